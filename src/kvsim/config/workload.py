@@ -1,0 +1,114 @@
+"""Pydantic schema of the ``workload`` section (synthetic generator or trace file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "LengthDist",
+    "SessionSpec",
+    "SharedPrefixSpec",
+    "SyntheticWorkload",
+    "TraceWorkload",
+    "WorkloadConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LengthDist(_Strict):
+    """A token-length distribution. Samples are rounded and clipped to ``[min, max]``.
+
+    * ``fixed``: ``value``
+    * ``uniform``: integers in ``[low, high]``
+    * ``normal``: ``mean``, ``std``
+    * ``lognormal``: ``mean`` (of the lengths, not of the log) and ``sigma`` (of the log)
+    * ``zipf``: ``a`` > 1, scaled by ``value`` (length = value * zipf(a))
+    * ``empirical``: draw from column ``column`` of CSV file ``path``
+    """
+
+    dist: Literal["fixed", "uniform", "normal", "lognormal", "zipf", "empirical"] = "fixed"
+    value: int = Field(128, ge=1)
+    low: int = Field(1, ge=1)
+    high: int = Field(1024, ge=1)
+    mean: float = Field(512.0, gt=0)
+    std: float = Field(128.0, ge=0)
+    sigma: float = Field(0.5, ge=0)
+    a: float = Field(1.5, gt=1.0)
+    path: str | None = None
+    column: str | None = None
+    min: int = Field(1, ge=1)
+    max: int = Field(131072, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LengthDist:
+        if self.low > self.high:
+            raise ValueError("low must be <= high")
+        if self.min > self.max:
+            raise ValueError("min must be <= max")
+        if self.dist == "empirical" and (not self.path or not self.column):
+            raise ValueError("dist 'empirical' needs 'path' (a CSV file) and 'column'")
+        return self
+
+
+class SharedPrefixSpec(_Strict):
+    """System prompts shared between requests: ``num_prefixes`` distinct prefixes of
+    ``tokens`` tokens; a request uses one (chosen uniformly) with probability ``fraction``."""
+
+    num_prefixes: int = Field(4, ge=1)
+    tokens: int = Field(512, ge=1)
+    fraction: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class SessionSpec(_Strict):
+    """Multi-turn sessions: each session has ``turns`` requests; turn k's prompt is the whole
+    previous conversation (prompt + output of turn k-1) plus a new user message drawn from the
+    prompt distribution, so consecutive turns share a prefix. Turns are ``think_time_s`` apart
+    (exponential with that mean) after the previous turn's arrival."""
+
+    turns: LengthDist = LengthDist(dist="uniform", low=1, high=4)
+    think_time_s: float = Field(10.0, ge=0.0)
+
+
+class SyntheticWorkload(_Strict):
+    """Synthetic requests: arrivals at ``rate`` req/s (Poisson, or gamma with coefficient of
+    variation ``cv``; ``cv`` = 1 is Poisson), lengths from the two distributions."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    num_requests: int = Field(1000, ge=1)
+    rate: float = Field(10.0, gt=0.0, description="requests per second")
+    arrival: Literal["poisson", "gamma", "constant"] = "poisson"
+    cv: float = Field(1.0, gt=0.0)
+    prompt: LengthDist = LengthDist(dist="lognormal", mean=1024, sigma=0.8, max=8192)
+    output: LengthDist = LengthDist(dist="lognormal", mean=256, sigma=0.8, max=2048)
+    shared_prefix: SharedPrefixSpec | None = None
+    sessions: SessionSpec | None = None
+    hash_block_size: int = Field(16, ge=1, description="tokens per synthesised block hash")
+
+
+class TraceWorkload(_Strict):
+    """Requests read from a trace file.
+
+    Formats: ``mooncake`` (JSONL), ``whitespace`` (``id arrival_ms prompt gen streaming``),
+    ``seqcsv`` (CSV ``sequence_id, sequence_length, request_type``), ``azure`` (Azure LLM
+    inference 2023 CSV); ``auto`` picks by extension and header.
+    """
+
+    kind: Literal["trace"] = "trace"
+    path: str
+    format: Literal["auto", "mooncake", "whitespace", "seqcsv", "azure"] = "auto"
+    limit: int | None = Field(None, ge=1)
+    arrival_scale: float = Field(1.0, gt=0.0, description="multiply inter-arrival times")
+    rate: float = Field(
+        10.0, gt=0.0, description="req/s for formats without timestamps (seqcsv)"
+    )
+    output_tokens: int = Field(
+        128, ge=1, description="output length for formats without one (seqcsv)"
+    )
+
+
+WorkloadConfig = SyntheticWorkload | TraceWorkload

@@ -1,0 +1,33 @@
+"""The immutable request record shared by every driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Request"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One inference request as it arrives; runtime state lives in the instance, not here.
+
+    Invariants:
+      * ``arrival_s >= 0``; ``prompt_tokens >= 1``; ``output_tokens >= 1``.
+      * ``block_hashes`` are prefix-chained: ``block_hashes[i]`` identifies the whole prompt
+        prefix ``[0, (i + 1) * hash_block_size)``, so two requests share block ``i`` iff they
+        share every block before it. There is one hash per *full* block of the prompt at
+        ``hash_block_size`` tokens per block (Mooncake traces also give the trailing partial
+        block an id; loaders keep it, and consumers only use the full ones).
+      * hashes are non-negative ints.
+    """
+
+    request_id: int
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+    session_id: int = -1
+    block_hashes: tuple[int, ...] = field(default=(), repr=False)
+    hash_block_size: int = 16
+    priority: int = 0
+    slo_ttft_ms: float | None = None
+    synthetic_hashes: bool = False
