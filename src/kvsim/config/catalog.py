@@ -139,9 +139,17 @@ def load_catalog_file(path: str | Path) -> tuple[dict[str, ModelSpec], dict[str,
         data = yaml.safe_load(p.read_text()) or {}
     except OSError as exc:
         raise ConfigError("catalog_files", f"cannot read {p}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigError("catalog_files", f"{where}: invalid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError("catalog_files", f"{p}: expected a mapping with models: and gpus:")
     unknown = set(data) - {"models", "gpus"}
     if unknown:
-        raise ConfigError(f"{p}", f"unknown top-level keys {sorted(unknown)}; allowed: models, gpus")
+        raise ConfigError(
+            f"{p}", f"unknown top-level keys {sorted(unknown)}; allowed: models, gpus"
+        )
     models = _load_entries(yaml.safe_dump(data.get("models") or {}), f"{p}:models", ModelSpec)
     gpus = _load_entries(yaml.safe_dump(data.get("gpus") or {}), f"{p}:gpus", GPUSpec)
     return models, gpus  # type: ignore[return-value]

@@ -32,17 +32,17 @@ class LengthDist(_Strict):
     """
 
     dist: Literal["fixed", "uniform", "normal", "lognormal", "zipf", "empirical"] = "fixed"
-    value: int = Field(128, ge=1)
-    low: int = Field(1, ge=1)
-    high: int = Field(1024, ge=1)
-    mean: float = Field(512.0, gt=0)
-    std: float = Field(128.0, ge=0)
-    sigma: float = Field(0.5, ge=0)
-    a: float = Field(1.5, gt=1.0)
+    value: int = Field(default=128, ge=1)
+    low: int = Field(default=1, ge=1)
+    high: int = Field(default=1024, ge=1)
+    mean: float = Field(default=512.0, gt=0)
+    std: float = Field(default=128.0, ge=0)
+    sigma: float = Field(default=0.5, ge=0)
+    a: float = Field(default=1.5, gt=1.0)
     path: str | None = None
     column: str | None = None
-    min: int = Field(1, ge=1)
-    max: int = Field(131072, ge=1)
+    min: int = Field(default=1, ge=1)
+    max: int = Field(default=131072, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> LengthDist:
@@ -59,9 +59,9 @@ class SharedPrefixSpec(_Strict):
     """System prompts shared between requests: ``num_prefixes`` distinct prefixes of
     ``tokens`` tokens; a request uses one (chosen uniformly) with probability ``fraction``."""
 
-    num_prefixes: int = Field(4, ge=1)
-    tokens: int = Field(512, ge=1)
-    fraction: float = Field(1.0, ge=0.0, le=1.0)
+    num_prefixes: int = Field(default=4, ge=1)
+    tokens: int = Field(default=512, ge=1)
+    fraction: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 class SessionSpec(_Strict):
@@ -71,7 +71,7 @@ class SessionSpec(_Strict):
     (exponential with that mean) after the previous turn's arrival."""
 
     turns: LengthDist = LengthDist(dist="uniform", low=1, high=4)
-    think_time_s: float = Field(10.0, ge=0.0)
+    think_time_s: float = Field(default=10.0, ge=0.0)
 
 
 class SyntheticWorkload(_Strict):
@@ -79,15 +79,15 @@ class SyntheticWorkload(_Strict):
     variation ``cv``; ``cv`` = 1 is Poisson), lengths from the two distributions."""
 
     kind: Literal["synthetic"] = "synthetic"
-    num_requests: int = Field(1000, ge=1)
-    rate: float = Field(10.0, gt=0.0, description="requests per second")
+    num_requests: int = Field(default=1000, ge=1)
+    rate: float = Field(default=10.0, gt=0.0, description="requests per second")
     arrival: Literal["poisson", "gamma", "constant"] = "poisson"
-    cv: float = Field(1.0, gt=0.0)
+    cv: float = Field(default=1.0, gt=0.0)
     prompt: LengthDist = LengthDist(dist="lognormal", mean=1024, sigma=0.8, max=8192)
     output: LengthDist = LengthDist(dist="lognormal", mean=256, sigma=0.8, max=2048)
     shared_prefix: SharedPrefixSpec | None = None
     sessions: SessionSpec | None = None
-    hash_block_size: int = Field(16, ge=1, description="tokens per synthesised block hash")
+    hash_block_size: int = Field(default=16, ge=1, description="tokens per synthesised block hash")
 
 
 class TraceWorkload(_Strict):
@@ -101,13 +101,21 @@ class TraceWorkload(_Strict):
     kind: Literal["trace"] = "trace"
     path: str
     format: Literal["auto", "mooncake", "whitespace", "seqcsv", "azure"] = "auto"
-    limit: int | None = Field(None, ge=1)
-    arrival_scale: float = Field(1.0, gt=0.0, description="multiply inter-arrival times")
+    limit: int | None = Field(default=None, ge=1)
+    arrival_scale: float = Field(
+        default=1.0, gt=0.0, description="multiply arrival times (and so every gap)"
+    )
     rate: float = Field(
-        10.0, gt=0.0, description="req/s for formats without timestamps (seqcsv)"
+        default=10.0, gt=0.0, description="req/s for formats without timestamps (seqcsv)"
     )
     output_tokens: int = Field(
-        128, ge=1, description="output length for formats without one (seqcsv)"
+        default=128, ge=1, description="output length for formats without one (seqcsv)"
+    )
+    hash_block_size: int = Field(
+        default=16,
+        ge=1,
+        description="tokens per synthesised block hash for formats without hashes (seqcsv); "
+        "formats with their own hashes keep theirs (mooncake: 512)",
     )
 
 

@@ -16,8 +16,9 @@ class Request:
       * ``block_hashes`` are prefix-chained: ``block_hashes[i]`` identifies the whole prompt
         prefix ``[0, (i + 1) * hash_block_size)``, so two requests share block ``i`` iff they
         share every block before it. There is one hash per *full* block of the prompt at
-        ``hash_block_size`` tokens per block (Mooncake traces also give the trailing partial
-        block an id; loaders keep it, and consumers only use the full ones).
+        ``hash_block_size`` tokens per block: ``len(block_hashes) == prompt_tokens //
+        hash_block_size`` when hashes are present (Mooncake traces also give the trailing
+        partial block an id; the loader drops it). Traces without hashes leave it empty.
       * hashes are non-negative ints.
     """
 

@@ -1,0 +1,355 @@
+"""vLLM-v1-style block pool: fixed-size KV blocks, ref counts, an LRU free queue, a prefix map.
+
+The pool owns ``num_blocks`` :class:`KVBlock` objects, ``blocks[i].block_id == i``. A block is
+either *in use* (``ref_cnt > 0``: one or more requests hold it) or *free* (``ref_cnt == 0``:
+it sits in the free queue). A free block keeps its ``block_hash``, so a later request with the
+same prefix can still hit it (:meth:`BlockPool.match_prefix` then :meth:`BlockPool.touch`
+takes it back out of the queue). Only when :meth:`BlockPool.allocate` pops a free block for
+new content is its hash dropped from the prefix map (lazy eviction, counted in
+``num_evictions``).
+
+Free queue (:class:`FreeBlockQueue`) — an intrusive doubly linked list threaded through the
+blocks' own ``prev_free``/``next_free`` fields, between two sentinel blocks (``block_id -1``)::
+
+            popleft() / allocate()                      append() / free()
+                  <-- evict first                         freed last -->
+    +------+     +------+     +------+           +------+     +------+
+    | head | <-> | b3   | <-> | b4   | <-> ... <-> | b1   | <-> | tail |
+    +------+     +------+     +------+           +------+     +------+
+    sentinel     LRU end                          MRU end     sentinel
+                      ^
+                      remove(b) unlinks any block in O(1) (touch() on a cache hit)
+
+With sentinels every real block in the queue has both neighbours set, so ``popleft``,
+``remove`` and ``append`` are a few pointer moves with no empty/end special cases, and a block
+is in the queue iff its ``prev_free`` is not ``None``. No operation allocates beyond the list
+it returns.
+:meth:`BlockPool.allocate` and :meth:`BlockPool.free` fuse ``popleft_n``/``append`` into their
+own loops (same module, same pointer moves) to save a method call per block on the hot path.
+
+Eviction order: :meth:`BlockPool.free` appends blocks whose ref count reaches 0 to the tail in
+the order given. The caller passes a request's blocks in *reverse* (as vLLM does), so that the
+request's last blocks — the least likely to be shared — are evicted before its first ones.
+
+Invariants (checked by ``tests/kv/test_block_pool_props.py`` after every step):
+
+* ``num_free_blocks + #{b : b.ref_cnt > 0} == num_blocks``; ``ref_cnt >= 0`` always.
+* A block is in the free queue iff ``ref_cnt == 0``; it appears there exactly once.
+* For every ``h -> b`` in the prefix map, ``b.block_hash == h``; conversely a block with
+  ``block_hash is not None`` is the value of its hash in the map (one block per hash).
+* With caching disabled the prefix map stays empty and no block ever has a hash.
+
+Misuse (double free, negative counts, re-hashing a cached block) is a bug in the caller and
+raises :class:`~kvsim.errors.SimulationError` at once; "not enough free blocks" is a normal
+outcome and is the return value ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kvsim.errors import SimulationError
+
+__all__ = ["BlockPool", "FreeBlockQueue", "KVBlock"]
+
+
+@dataclass(slots=True, eq=False)
+class KVBlock:
+    """One fixed-size KV block. Identity-hashed; ``block_id`` is its index in the pool."""
+
+    block_id: int
+    ref_cnt: int = 0
+    block_hash: int | None = None
+    # Intrusive free-list links; both None iff the block is not in a free queue.
+    prev_free: KVBlock | None = None
+    next_free: KVBlock | None = None
+
+    def __repr__(self) -> str:
+        # Never recurse through the links: a repr would otherwise walk the whole list.
+        prev_id = self.prev_free.block_id if self.prev_free is not None else None
+        next_id = self.next_free.block_id if self.next_free is not None else None
+        return (
+            f"KVBlock(block_id={self.block_id}, ref_cnt={self.ref_cnt}, "
+            f"block_hash={self.block_hash}, prev_free={prev_id}, next_free={next_id})"
+        )
+
+
+class FreeBlockQueue:
+    """Intrusive doubly linked list with head/tail sentinels. O(1) popleft, remove, append.
+
+    The list is threaded through the blocks' ``prev_free``/``next_free`` fields, so moving a
+    block in or out allocates nothing. Front = next to evict, back = most recently freed.
+    """
+
+    __slots__ = ("_head", "_tail", "num_free_blocks")
+
+    def __init__(self, blocks: list[KVBlock]) -> None:
+        head = KVBlock(-1)
+        tail = KVBlock(-1)
+        prev = head
+        for block in blocks:
+            if block.prev_free is not None:
+                raise SimulationError(f"block {block.block_id} is already in a free queue")
+            prev.next_free = block
+            block.prev_free = prev
+            prev = block
+        prev.next_free = tail
+        tail.prev_free = prev
+        self._head = head
+        self._tail = tail
+        self.num_free_blocks: int = len(blocks)
+
+    def popleft(self) -> KVBlock:
+        """Unlink and return the front block. The caller checks ``num_free_blocks`` first."""
+        block = self._head.next_free
+        if block is self._tail or block is None:
+            raise SimulationError("popleft from an empty free block queue")
+        nxt = block.next_free
+        assert nxt is not None
+        self._head.next_free = nxt
+        nxt.prev_free = self._head
+        block.prev_free = block.next_free = None
+        self.num_free_blocks -= 1
+        return block
+
+    def popleft_n(self, n: int) -> list[KVBlock]:
+        """Unlink and return the first ``n`` blocks in queue order (one relink, not ``n``)."""
+        if n > self.num_free_blocks:
+            raise SimulationError(
+                f"popleft_n({n}) from a free block queue holding {self.num_free_blocks}"
+            )
+        out: list[KVBlock] = []
+        if n <= 0:
+            return out
+        head = self._head
+        block = head.next_free
+        for _ in range(n):
+            assert block is not None
+            out.append(block)
+            nxt = block.next_free
+            block.prev_free = block.next_free = None
+            block = nxt
+        assert block is not None
+        head.next_free = block
+        block.prev_free = head
+        self.num_free_blocks -= n
+        return out
+
+    def remove(self, block: KVBlock) -> None:
+        """Unlink ``block`` from anywhere in the queue."""
+        prev = block.prev_free
+        nxt = block.next_free
+        if prev is None or nxt is None:
+            raise SimulationError(f"block {block.block_id} is not in the free block queue")
+        prev.next_free = nxt
+        nxt.prev_free = prev
+        block.prev_free = block.next_free = None
+        self.num_free_blocks -= 1
+
+    def append(self, block: KVBlock) -> None:
+        """Link ``block`` at the back (evicted last)."""
+        if block.prev_free is not None:
+            raise SimulationError(f"block {block.block_id} is already in the free block queue")
+        tail = self._tail
+        last = tail.prev_free
+        assert last is not None
+        last.next_free = block
+        block.prev_free = last
+        block.next_free = tail
+        tail.prev_free = block
+        self.num_free_blocks += 1
+
+    def get_all_free_blocks(self) -> list[KVBlock]:
+        """All blocks front to back. O(n): for tests and debugging only."""
+        out: list[KVBlock] = []
+        block = self._head.next_free
+        tail = self._tail
+        while block is not None and block is not tail:
+            out.append(block)
+            block = block.next_free
+        return out
+
+
+class BlockPool:
+    """Ref-counted KV blocks with a free queue in eviction order and a prefix map.
+
+    Args:
+        num_blocks: blocks in the pool (``>= 0``).
+        enable_caching: if False, :meth:`cache_block` is a no-op, so no block ever gets a
+            hash, :meth:`match_prefix` returns ``[]`` and nothing is ever evicted.
+    """
+
+    __slots__ = (
+        "blocks",
+        "cached_hash_to_block",
+        "enable_caching",
+        "free_block_queue",
+        "num_blocks",
+        "num_evictions",
+    )
+
+    def __init__(self, num_blocks: int, enable_caching: bool = True) -> None:
+        if num_blocks < 0:
+            raise SimulationError(f"BlockPool needs num_blocks >= 0, got {num_blocks}")
+        self.num_blocks: int = num_blocks
+        self.enable_caching: bool = enable_caching
+        self.blocks: list[KVBlock] = [KVBlock(i) for i in range(num_blocks)]
+        self.free_block_queue = FreeBlockQueue(self.blocks)
+        # hash -> the one block registered for it (in use or free-but-not-yet-reused).
+        self.cached_hash_to_block: dict[int, KVBlock] = {}
+        self.num_evictions: int = 0
+
+    # ------------------------------------------------------------------ counts
+
+    @property
+    def num_free_blocks(self) -> int:
+        return self.free_block_queue.num_free_blocks
+
+    @property
+    def num_used_blocks(self) -> int:
+        return self.num_blocks - self.free_block_queue.num_free_blocks
+
+    @property
+    def num_cached_blocks(self) -> int:
+        return len(self.cached_hash_to_block)
+
+    # ------------------------------------------------------------------ prefix cache
+
+    def get_cached_block(self, block_hash: int) -> KVBlock | None:
+        """The block registered for ``block_hash``, in use or free, else None. No side effect."""
+        return self.cached_hash_to_block.get(block_hash)
+
+    def match_prefix(self, block_hashes: Sequence[int]) -> list[KVBlock]:
+        """Blocks of the longest leading run of ``block_hashes`` present in the prefix map.
+
+        No side effect: the caller :meth:`touch`-es the blocks it decides to use.
+        """
+        hash_to_block = self.cached_hash_to_block
+        out: list[KVBlock] = []
+        for block_hash in block_hashes:
+            block = hash_to_block.get(block_hash)
+            if block is None:
+                break
+            out.append(block)
+        return out
+
+    def cache_block(self, block: KVBlock, block_hash: int) -> None:
+        """Register a full block under ``block_hash``.
+
+        If the hash is already registered to another block, the existing mapping wins and
+        ``block`` stays an uncached duplicate. Re-registering a block under its own hash is a
+        no-op; giving a hashed block a different hash raises :class:`SimulationError`.
+        """
+        if not self.enable_caching:
+            return
+        current = block.block_hash
+        if current is not None:
+            if current != block_hash:
+                raise SimulationError(
+                    f"block {block.block_id} already cached as {current}, not {block_hash}"
+                )
+            return
+        hash_to_block = self.cached_hash_to_block
+        if block_hash in hash_to_block:
+            return
+        hash_to_block[block_hash] = block
+        block.block_hash = block_hash
+
+    def reset_prefix_cache(self) -> bool:
+        """Drop every hash. Refused (returns False) while any block is in use, as in vLLM.
+
+        Dropped hashes are not counted in ``num_evictions`` (that counts reuse only).
+        """
+        if self.free_block_queue.num_free_blocks != self.num_blocks:
+            return False
+        for block in self.cached_hash_to_block.values():
+            block.block_hash = None
+        self.cached_hash_to_block.clear()
+        return True
+
+    # ------------------------------------------------------------------ ref counting
+
+    def touch(self, blocks: Sequence[KVBlock]) -> None:
+        """Take one more reference on each block (a prefix hit); free ones leave the queue."""
+        queue = self.free_block_queue
+        for block in blocks:
+            if block.ref_cnt == 0:
+                queue.remove(block)
+            block.ref_cnt += 1
+
+    def allocate(self, num_blocks: int) -> list[KVBlock] | None:
+        """Pop ``num_blocks`` blocks from the front of the free queue, each with ``ref_cnt`` 1.
+
+        Returns None, with no side effect, if fewer are free. A popped block that still holds
+        a hash is evicted from the prefix map (counted in ``num_evictions``).
+        """
+        queue = self.free_block_queue
+        if num_blocks > queue.num_free_blocks:
+            return None
+        if num_blocks < 0:
+            raise SimulationError(f"allocate({num_blocks}): negative block count")
+        # Fused FreeBlockQueue.popleft_n + per-block bookkeeping: one walk, one relink.
+        head = queue._head
+        block = head.next_free
+        blocks: list[KVBlock] = []
+        for _ in range(num_blocks):
+            assert block is not None
+            blocks.append(block)
+            nxt = block.next_free
+            block.prev_free = block.next_free = None
+            block_hash = block.block_hash
+            if block_hash is not None:
+                self._evict(block, block_hash)
+            block.ref_cnt = 1
+            block = nxt
+        assert block is not None
+        head.next_free = block
+        block.prev_free = head
+        queue.num_free_blocks -= num_blocks
+        return blocks
+
+    def free(self, blocks: Sequence[KVBlock]) -> None:
+        """Drop one reference on each block; those reaching 0 go to the queue tail in order.
+
+        Pass a request's blocks in reverse so its tail blocks are evicted first. Freeing a
+        block whose ref count is already 0 raises :class:`SimulationError` and leaves the
+        pool exactly as it was before the call.
+        """
+        queue = self.free_block_queue
+        tail = queue._tail
+        num_appended = 0
+        for i, block in enumerate(blocks):
+            ref_cnt = block.ref_cnt
+            if ref_cnt <= 0:
+                queue.num_free_blocks += num_appended
+                self._undo_free(blocks, i)
+                raise SimulationError(f"double free of block {block.block_id}")
+            block.ref_cnt = ref_cnt - 1
+            if ref_cnt == 1:
+                # Fused FreeBlockQueue.append (no method call per block).
+                last = tail.prev_free
+                assert last is not None
+                last.next_free = block
+                block.prev_free = last
+                block.next_free = tail
+                tail.prev_free = block
+                num_appended += 1
+        queue.num_free_blocks += num_appended
+
+    # ------------------------------------------------------------------ internals
+
+    def _evict(self, block: KVBlock, block_hash: int) -> None:
+        if self.cached_hash_to_block.pop(block_hash, None) is not block:
+            raise SimulationError(f"block {block.block_id} had hash {block_hash} not mapped to it")
+        block.block_hash = None
+        self.num_evictions += 1
+
+    def _undo_free(self, blocks: Sequence[KVBlock], n: int) -> None:
+        """Roll back the first ``n`` decrements of a failed :meth:`free` (error path only)."""
+        queue = self.free_block_queue
+        for j in range(n - 1, -1, -1):
+            block = blocks[j]
+            if block.ref_cnt == 0:
+                queue.remove(block)  # it was appended last, so order is restored
+            block.ref_cnt += 1

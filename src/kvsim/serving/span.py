@@ -1,0 +1,110 @@
+"""Closed-form timing of a decode span (DESIGN.md §4, "fast-forward maths").
+
+A span is ``n`` consecutive pure-decode steps of the same ``B`` sequences; at step ``k``
+(0-based) their total attended context is ``S0 + k*B``. With the roofline model the step time is
+
+    t(k) = a + max(c0 + c1*k, m0 + m1*k)
+
+(``a`` = overhead + TP comm, ``c`` = compute, ``m`` = memory). The two lines cross at most once,
+so ``[0, n)`` splits into at most two runs, each an arithmetic series:
+
+    sum_{k=k0}^{k1-1} (A + C*k) = (k1-k0)*A + C*(k0+k1-1)*(k1-k0)/2
+
+``end_offset(n)`` is O(1); the step boundary reached by a time is found by bisection over n.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kvsim.perf.roofline import RooflineModel
+
+__all__ = ["DecodeSpan"]
+
+
+def _series(a: float, c: float, k0: int, k1: int) -> float:
+    n = k1 - k0
+    if n <= 0:
+        return 0.0
+    return n * a + c * (k0 + k1 - 1) * n / 2.0
+
+
+@dataclass(slots=True)
+class DecodeSpan:
+    """Timing of up to ``num_steps`` decode steps starting at ``start_s``."""
+
+    start_s: float
+    batch: int
+    ctx0: int
+    num_steps: int
+    base: float
+    c0: float
+    c1: float
+    m0: float
+    m1: float
+    switch: int  # first k at which the *other* regime takes over (0..inf)
+    compute_first: bool
+
+    @classmethod
+    def plan(
+        cls, tm: RooflineModel, start_s: float, batch: int, ctx0: int, num_steps: int
+    ) -> DecodeSpan:
+        base = tm.overhead_s + batch * tm.sec_per_token_comm
+        c0 = batch * tm.sec_per_token_compute + ctx0 * tm.sec_per_ctx_compute
+        c1 = batch * tm.sec_per_ctx_compute
+        m0 = tm.sec_weights_memory + ctx0 * tm.sec_per_kv_token_memory
+        m1 = batch * tm.sec_per_kv_token_memory
+        compute_first = c0 > m0
+        dc = c1 - m1
+        if dc == 0.0:
+            switch = 1 << 62
+        else:
+            root = (m0 - c0) / dc  # d(k) = (c0-m0) + dc*k changes sign at k = root
+            if compute_first:  # compute now; memory takes over where d(k) <= 0
+                switch = (1 << 62) if dc > 0 else max(0, math.ceil(root))
+            else:  # memory now; compute takes over where d(k) > 0
+                switch = (1 << 62) if dc < 0 else max(0, math.floor(root) + 1)
+        return cls(start_s, batch, ctx0, num_steps, base, c0, c1, m0, m1, switch, compute_first)
+
+    def step_time(self, k: int) -> float:
+        """Duration of step ``k`` (for tests and the exact-steps reference)."""
+        return self.base + max(self.c0 + self.c1 * k, self.m0 + self.m1 * k)
+
+    def end_offset(self, n: int) -> float:
+        """Seconds from the span start to the end of its ``n``-th step (n >= 0)."""
+        first_a, first_c, second_a, second_c = (
+            (self.c0, self.c1, self.m0, self.m1)
+            if self.compute_first
+            else (self.m0, self.m1, self.c0, self.c1)
+        )
+        cut = min(n, self.switch)
+        total = n * self.base + _series(first_a, first_c, 0, cut)
+        if n > cut:
+            total += _series(second_a, second_c, cut, n)
+        return total
+
+    def end_time(self, n: int) -> float:
+        return self.start_s + self.end_offset(n)
+
+    def steps_done_by(self, time_s: float) -> int:
+        """Number of steps (<= num_steps) whose end time is <= ``time_s``."""
+        lo, hi = 0, self.num_steps
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if self.end_time(mid) <= time_s:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def first_boundary_at_or_after(self, time_s: float) -> int:
+        """Smallest n in [1, num_steps] whose step end is >= ``time_s`` (num_steps if none)."""
+        lo, hi = 1, self.num_steps
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.end_time(mid) >= time_s:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo

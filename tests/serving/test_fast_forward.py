@@ -1,0 +1,107 @@
+"""Fast-forward must reproduce exact-steps per-request results (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import by_id, make_request, run_engine, toy_config
+from kvsim.serving.seq import SeqState
+
+
+def random_scenario(seed: int):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 60))
+    rate = float(rng.uniform(5, 200))
+    arrivals = np.cumsum(rng.exponential(1 / rate, n))
+    shared = [list(range(1000 * k, 1000 * k + 40)) for k in range(3)]
+    reqs = []
+    for i in range(n):
+        prompt = int(rng.integers(1, 700))
+        output = int(rng.integers(1, 300))
+        nfull = prompt // 16
+        if rng.random() < 0.5:
+            base = shared[int(rng.integers(0, 3))]
+            hashes = (base + [10**6 + i * 100 + j for j in range(64)])[:nfull]
+        else:
+            hashes = [10**6 + i * 100 + j for j in range(nfull)]
+        reqs.append(make_request(i, float(arrivals[i]), prompt, output, hashes))
+    sched = {
+        "block_size": int(rng.choice([8, 16, 32])),
+        "kv_capacity_blocks": int(rng.integers(40, 400)),
+        "max_num_seqs": int(rng.integers(2, 64)),
+        "max_num_batched_tokens": int(rng.choice([256, 1024, 4096])),
+        "chunked_prefill": bool(rng.random() < 0.7),
+        "admission": str(rng.choice(["lazy", "lazy", "safe"])),
+        "preemption": str(rng.choice(["recompute", "swap"])),
+    }
+    if not sched["chunked_prefill"]:
+        sched["max_num_batched_tokens"] = 4096
+    cfg = toy_config(
+        scheduler=sched,
+        cluster={"num_instances": int(rng.integers(1, 4))},
+        cache={"prefix_caching": bool(rng.random() < 0.7)},
+        perf={"iteration_overhead_ms": float(rng.choice([0.0, 0.5]))},
+    )
+    return cfg, reqs
+
+
+def assert_same_results(seed: int) -> tuple[int, int]:
+    cfg, reqs = random_scenario(seed)
+    ff = run_engine(cfg, reqs, exact=False)
+    ex = run_engine(cfg, reqs, exact=True)
+    a, b = by_id(ff), by_id(ex)
+    assert a.keys() == b.keys()
+    for rid in a:
+        x, y = a[rid], b[rid]
+        assert x.state == y.state, rid
+        assert x.num_preemptions == y.num_preemptions, rid
+        assert x.cached_tokens == y.cached_tokens, rid
+        assert x.instance == y.instance, rid
+        for fld in ("first_scheduled_s", "first_token_s", "finish_s"):
+            u, v = getattr(x, fld), getattr(y, fld)
+            assert math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-12), (seed, rid, fld, u, v)
+    return ff.num_events, ex.num_events
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_fast_forward_equals_exact_steps(seed: int) -> None:
+    assert_same_results(seed)
+
+
+def test_scenarios_exercise_preemption_and_fast_forward() -> None:
+    """The seeds above must really cover preemption and multi-step spans."""
+    preempted = 0
+    saved = 0
+    for seed in range(60):
+        cfg, reqs = random_scenario(seed)
+        ff = run_engine(cfg, reqs)
+        ex = run_engine(cfg, reqs, exact=True)
+        preempted += sum(s.num_preemptions for s in ff.seqs) > 0
+        saved += ff.num_events < ex.num_events
+    assert preempted >= 10
+    assert saved >= 50
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1000, max_value=10**6))
+def test_invariants_hold_on_random_scenarios(seed: int) -> None:
+    cfg, reqs = random_scenario(seed)
+    run = run_engine(cfg, reqs)
+    # every request ends in exactly one terminal state
+    assert len(run.seqs) == len(reqs)
+    assert {s.req.request_id for s in run.seqs} == {r.request_id for r in reqs}
+    for s in run.seqs:
+        assert s.state in (SeqState.FINISHED, SeqState.REJECTED)
+        if s.state is SeqState.FINISHED:
+            assert s.num_output == s.req.output_tokens
+            assert s.req.arrival_s <= s.first_scheduled_s <= s.first_token_s <= s.finish_s
+    for inst in run.instances:
+        # blocks never exceed capacity, and all are returned at the end
+        assert inst.peak_blocks <= inst.pool.num_blocks
+        assert inst.pool.num_free_blocks == inst.pool.num_blocks
+        assert all(b.ref_cnt == 0 for b in inst.pool.blocks)

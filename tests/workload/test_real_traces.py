@@ -1,0 +1,108 @@
+"""The public traces in /work/shared/data: the facts their README lists must be reproduced.
+
+Skipped (with the path in the reason) when the shared data folder is absent.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kvsim.config.workload import TraceWorkload
+from kvsim.workload.request import Request
+from kvsim.workload.stats import trace_stats
+from kvsim.workload.traces import detect_format, load_trace
+
+SHARED_DATA = (Path(__file__).parents[2] / ".." / "shared" / "data").resolve()
+
+
+def load_real(relative: str, **kw: object) -> list[Request]:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"public trace not available: {path} (needs the shared data folder)")
+    cfg = TraceWorkload.model_validate({"path": str(path), **kw})
+    return load_trace(cfg, np.random.default_rng(0))
+
+
+def test_mooncake_conversation_facts() -> None:
+    reqs = load_real("mooncake/conversation_trace.jsonl")
+    stats = trace_stats(reqs)
+    assert stats["count"] == 12_031
+    assert round(stats["duration_s"]) == 3_537
+    assert round(stats["prompt_tokens_mean"]) == 12_035
+    assert round(stats["output_tokens_mean"]) == 343
+    assert stats["hash_block_size"] == 512
+    assert all(r.block_hashes[0] == 0 for r in reqs)  # every request starts with block 0
+    assert all(len(r.block_hashes) == r.prompt_tokens // 512 for r in reqs)
+    # time stamps come in ~3 s buckets: up to 28 requests share one
+    _, counts = np.unique([r.arrival_s for r in reqs], return_counts=True)
+    assert counts.max() == 28
+    assert 0.35 < stats["prefix_reuse_fraction"] < 0.42
+
+
+def test_mooncake_synthetic_facts() -> None:
+    reqs = load_real("mooncake/synthetic_trace.jsonl")
+    stats = trace_stats(reqs)
+    assert stats["count"] == 3_993
+    assert round(stats["duration_s"]) == 1_022
+    assert round(stats["prompt_tokens_mean"]) == 15_325
+    assert round(stats["output_tokens_mean"]) == 149
+
+
+def check_prefix_chained(reqs: list[Request]) -> None:
+    parent: dict[int, tuple[int, int | None]] = {}
+    for r in reqs:
+        prev: int | None = None
+        for i, h in enumerate(r.block_hashes):
+            assert parent.setdefault(h, (i, prev)) == (i, prev)
+            prev = h
+
+
+@pytest.mark.parametrize("name", ["conversation_trace.jsonl", "synthetic_trace.jsonl"])
+def test_mooncake_hashes_are_prefix_chained(name: str) -> None:
+    check_prefix_chained(load_real(f"mooncake/{name}"))
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "duration", "median_in", "median_out"),
+    [
+        ("AzureLLMInferenceTrace_code.csv", 8_819, 3_436, 1_469, 13),
+        ("AzureLLMInferenceTrace_conv.csv", 19_366, 3_502, 1_020, 129),
+    ],
+)
+def test_azure_facts(name: str, count: int, duration: int, median_in: int, median_out: int) -> None:
+    start = time.perf_counter()
+    reqs = load_real(f"azure/{name}")
+    elapsed = time.perf_counter() - start
+    stats = trace_stats(reqs)
+    assert stats["count"] == count
+    assert round(stats["duration_s"]) == duration
+    assert stats["prompt_tokens_p50"] == median_in
+    assert stats["output_tokens_p50"] == median_out
+    assert reqs[0].arrival_s == 0.0
+    assert all(r.block_hashes == () and not r.synthetic_hashes for r in reqs)
+    assert elapsed < 1.0, f"loading {name} took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize(
+    ("relative", "fmt"),
+    [
+        ("mooncake/conversation_trace.jsonl", "mooncake"),
+        ("azure/AzureLLMInferenceTrace_code.csv", "azure"),
+    ],
+)
+def test_detect_real_formats(relative: str, fmt: str) -> None:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"public trace not available: {path}")
+    assert detect_format(path) == fmt
+
+
+def test_limit_and_scale_on_real_trace() -> None:
+    reqs = load_real("azure/AzureLLMInferenceTrace_conv.csv", limit=100, arrival_scale=0.5)
+    full = load_real("azure/AzureLLMInferenceTrace_conv.csv")
+    assert [r.request_id for r in reqs] == list(range(100))
+    assert [r.arrival_s for r in reqs] == [r.arrival_s * 0.5 for r in full[:100]]
