@@ -19,7 +19,7 @@ from kvsim.config.schema import SimConfig
 from kvsim.metrics.summary import finite_or_none, percentile_block, safe_ratio
 from kvsim.serving.cluster import RunOutput, ServingSimulation
 from kvsim.serving.seq import SeqState
-from kvsim.workload.loaders import load_workload
+from kvsim.workload.traces import load_workload
 
 __all__ = ["Result", "simulate", "write_run_dir"]
 

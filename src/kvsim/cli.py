@@ -165,7 +165,7 @@ def trace_stats(
     from rich.table import Table
 
     from kvsim.config.workload import TraceWorkload
-    from kvsim.workload.loaders import load_workload
+    from kvsim.workload.traces import load_workload
     from kvsim.workload.stats import trace_stats as compute
 
     try:

@@ -26,7 +26,7 @@ class Collector:
     """Implements :class:`kvsim.serving.instance.InstanceObserver`.
 
     Timeseries rows are taken on the exact grid ``t = i * dt`` (i = 0, 1, ...): a row at ``t``
-    shows the state after every event strictly before ``t`` plus the decode steps of running
+    shows the state after every event at or before ``t``, including the decode steps of running
     spans that ended at or before ``t``. Deltas count what happened in ``(t - dt, t]``.
     """
 
