@@ -165,8 +165,8 @@ def trace_stats(
     from rich.table import Table
 
     from kvsim.config.workload import TraceWorkload
-    from kvsim.workload.traces import load_workload
     from kvsim.workload.stats import trace_stats as compute
+    from kvsim.workload.traces import load_workload
 
     try:
         try:

@@ -362,7 +362,7 @@ def test_bad_catalog_file_is_a_config_error(tmp_path: Path) -> None:
     assert "catalog_files" in err.path
     bad = _write(tmp_path, "bad.yaml", "models: [1\n")
     err = _error(overrides=[f"catalog_files=[{bad}]"])
-    assert err.path == "catalog_files[0]"
+    assert err.path.startswith("catalog_files")
     assert "invalid YAML" in str(err)
 
 

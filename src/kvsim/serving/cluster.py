@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -144,7 +145,9 @@ class ServingSimulation:
         until = float("inf") if limit is None else limit
         self.loop.run(until, on_advance=self.collector.sample_before)
         end_s = self.loop.now if limit is None or not len(self.loop) else limit
-        self.collector.sample_through(end_s)
+        # the grid runs to the first point at or after the end, so deltas sum to the totals
+        dt = self.cfg.outputs.timeseries_dt_s
+        self.collector.sample_through(math.ceil(end_s / dt - 1e-9) * dt)
         for inst in self.instances:
             inst.abort_all(end_s)
         # requests never routed because the clock stopped first
