@@ -110,7 +110,5 @@ class SimConfig(_Strict):
     def _check(self) -> SimConfig:
         s = self.scheduler
         if s.max_num_batched_tokens < s.max_num_seqs and not s.chunked_prefill:
-            raise ValueError(
-                "scheduler.max_num_batched_tokens must be >= scheduler.max_num_seqs"
-            )
+            raise ValueError("scheduler.max_num_batched_tokens must be >= scheduler.max_num_seqs")
         return self

@@ -256,6 +256,22 @@ class BlockPool:
         hash_to_block[block_hash] = block
         block.block_hash = block_hash
 
+    def cache_blocks(
+        self, blocks: Sequence[KVBlock], block_hashes: Sequence[int], start: int, stop: int
+    ) -> None:
+        """``cache_block(blocks[j], block_hashes[j])`` for ``start <= j < stop`` (one call)."""
+        if not self.enable_caching:
+            return
+        hash_to_block = self.cached_hash_to_block
+        for j in range(start, stop):
+            block = blocks[j]
+            block_hash = block_hashes[j]
+            if block.block_hash is not None or block_hash in hash_to_block:
+                self.cache_block(block, block_hash)  # the checked path for the rare cases
+                continue
+            hash_to_block[block_hash] = block
+            block.block_hash = block_hash
+
     def reset_prefix_cache(self) -> bool:
         """Drop every hash. Refused (returns False) while any block is in use, as in vLLM.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,7 +144,15 @@ class ServingSimulation:
         self._push_next_arrival()
         limit = self.cfg.limits.max_sim_time_s
         until = float("inf") if limit is None else limit
-        self.loop.run(until, on_advance=self.collector.sample_before)
+        # The hot loop allocates many short-lived acyclic objects; the cyclic GC only costs
+        # time here (~20%). Reference counting still frees them; collection resumes after.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self.loop.run(until, on_advance=self.collector.sample_before)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         end_s = self.loop.now if limit is None or not len(self.loop) else limit
         # the grid runs to the first point at or after the end, so deltas sum to the totals
         dt = self.cfg.outputs.timeseries_dt_s

@@ -18,6 +18,7 @@ span at one step; both modes make the same decisions in the same order.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from kvsim.engine.loop import EventLoop, Phase
@@ -84,6 +85,7 @@ class Instance:
         self._step_start_s = 0.0
         self._step_end_s = 0.0
         self._version = 0
+        self._span_fin = 0
         self._busy = False
         self._schedule_pending = False
         # counters
@@ -158,14 +160,11 @@ class Instance:
     def _schedule(self, now: float) -> None:
         """Form the next batch at ``now`` and schedule its end (one step or a span)."""
         batch: list[tuple[Seq, int]] = []
-        budget = self.max_num_batched_tokens
-        preempted, swap_tokens = self._schedule_running(now, batch, budget)
-        for _seq, c in batch:
-            budget -= c
+        cost = _StepCost()
+        preempted = self._schedule_running(now, batch, cost)
         admitted = False
         if not preempted:
-            admitted, swap_in = self._admit_waiting(now, batch, budget)
-            swap_tokens += swap_in
+            admitted = self._admit_waiting(now, batch, cost)
         if not batch:
             if self.waiting:
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
@@ -177,53 +176,49 @@ class Instance:
         used = self.pool.num_used_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
-        if (
-            not admitted
-            and not preempted
-            and swap_tokens == 0
-            and len(batch) == len(self.running)
-            and all(c == 1 and not s.prefilling for s, c in batch)
-        ):
-            n = 1 if self.exact_steps else self._span_length()
-            ctx0 = sum(s.num_computed for s, _ in batch) + len(batch)
-            self._span = DecodeSpan.plan(self.tm, now, len(batch), ctx0, n)
-            self._step_end_s = self._span.end_time(n)
+        if cost.all_decode and not admitted and not preempted and len(batch) == len(self.running):
+            n, n_fin = (1, 1) if self.exact_steps else self._span_length()
+            self._span_fin = n_fin
+            span = DecodeSpan.plan(self.tm, now, len(batch), cost.kv_read, n)
+            self._span = span
+            self._step_end_s = span.end_time(n)
         else:
             self._span = None
-            tokens = 0
-            attn = 0.0
-            kv_read = 0
-            for s, c in batch:
-                p = s.num_computed
-                tokens += c
-                attn += c * p + c * (c + 1) / 2.0
-                kv_read += p + c
-            dur = (
-                self.tm.step_time(tokens, attn, kv_read) + swap_tokens * self.tm.swap_sec_per_token
+            tm = self.tm
+            self._step_end_s = (
+                now
+                + tm.step_time(cost.tokens, cost.attn, cost.kv_read)
+                + cost.swap_tokens * tm.swap_sec_per_token
             )
-            self._step_end_s = now + dur
         self._version += 1
         self.loop.push(self._step_end_s, Phase.STEP_END, self._on_step_end, self._version)
 
-    def _schedule_running(
-        self, now: float, batch: list[tuple[Seq, int]], budget: int
-    ) -> tuple[bool, int]:
+    def _schedule_running(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
         """Give running sequences their next chunk, preempting from the back when blocks run
-        out. Returns (whether anything was preempted, tokens swapped out)."""
+        out. Returns whether anything was preempted; accumulates the step's cost."""
         bs = self.block_size
         pool = self.pool
         running = self.running
         preempted = False
-        swap_tokens = 0
+        budget = self.max_num_batched_tokens
+        tokens = kv_read = 0
+        attn = 0.0
+        all_decode = True
         i = 0
         while i < len(running) and budget > 0:
             seq = running[i]
-            c = min(seq.prefill_target - seq.num_computed, budget) if seq.prefilling else 1
-            need = _cdiv(seq.num_computed + c, bs) - len(seq.blocks)
-            if need > 0:
+            p = seq.num_computed
+            if p < seq.prefill_target:
+                c = min(seq.prefill_target - p, budget)
+                all_decode = False
+            else:
+                c = 1
+            nb = len(seq.blocks)
+            if p + c > nb * bs:
+                need = -(-(p + c) // bs) - nb
                 while pool.num_free_blocks < need:
                     victim = running[-1]
-                    swap_tokens += self._preempt(victim, now)
+                    cost.swap_tokens += self._preempt(victim, now)
                     preempted = True
                     if victim is seq:
                         break
@@ -234,31 +229,39 @@ class Instance:
                 seq.blocks.extend(blocks)
             batch.append((seq, c))
             budget -= c
+            tokens += c
+            attn += c * p + c * (c + 1) / 2.0
+            kv_read += p + c
             i += 1
-        return preempted, swap_tokens
+        cost.tokens, cost.attn, cost.kv_read, cost.all_decode = tokens, attn, kv_read, all_decode
+        cost.budget = budget
+        return preempted
 
-    def _admit_waiting(
-        self, now: float, batch: list[tuple[Seq, int]], budget: int
-    ) -> tuple[bool, int]:
-        """Admit waiting requests in FIFO order. Returns (any admitted, tokens swapped in)."""
+    def _admit_waiting(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
+        """Admit waiting requests in FIFO order (head-of-line blocking). Returns whether any
+        was admitted; adds their chunks (and swap-ins) to ``cost``."""
         admitted = False
-        swap_in = 0
         waiting = self.waiting
-        while waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+        while waiting and cost.budget > 0 and len(self.running) < self.max_num_seqs:
             seq = waiting[0]
-            c = self._try_admit(seq, now, budget, not batch)
+            c = self._try_admit(seq, now, cost.budget, not batch)
             if c == 0:
                 break
             waiting.popleft()
             if seq.swapped:
-                swap_in += seq.num_computed
+                cost.swap_tokens += seq.num_computed
                 seq.swapped = False
             seq.state = SeqState.RUNNING
             self.running.append(seq)
             batch.append((seq, c))
-            budget -= c
+            p = seq.num_computed
+            cost.budget -= c
+            cost.tokens += c
+            cost.attn += c * p + c * (c + 1) / 2.0
+            cost.kv_read += p + c
+            cost.all_decode = False
             admitted = True
-        return admitted, swap_in
+        return admitted
 
     def _try_admit(self, seq: Seq, now: float, budget: int, step_empty: bool) -> int:
         """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (no change)."""
@@ -330,25 +333,29 @@ class Instance:
         self.pool.free(blocks)
         seq.blocks = []
 
-    def _span_length(self) -> int:
-        """Steps the current pure-decode batch can run before its composition changes."""
+    def _span_length(self) -> tuple[int, int]:
+        """(steps the pure-decode batch can run before its composition changes, steps until
+        its first completion)."""
         bs = self.block_size
-        n_fin = min(s.req.output_tokens - s.num_output for s in self.running)
-        free = self.pool.num_free_blocks
-        firsts = [len(s.blocks) * bs - s.num_computed for s in self.running]
+        running = self.running
+        n_fin = min(s.req.output_tokens - s.num_output for s in running)
         # step k (0-based) of the span needs a new block for seq i iff k >= firsts[i] and
         # (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1).
-        demand = _block_demand(firsts, bs, n_fin - 1)
-        if demand <= free:
-            return n_fin
-        lo, hi = 1, n_fin - 1  # largest n with demand(n - 1) <= free; demand(0) == 0
+        last = n_fin - 1
+        firsts = [f for s in running if (f := len(s.blocks) * bs - s.num_computed) <= last]
+        if not firsts:
+            return n_fin, n_fin
+        free = self.pool.num_free_blocks
+        if _block_demand(firsts, bs, last) <= free:
+            return n_fin, n_fin
+        lo, hi = 1, last  # largest n with demand(n - 1) <= free; demand(0) == 0
         while lo < hi:
             mid = (lo + hi + 1) >> 1
             if _block_demand(firsts, bs, mid - 1) <= free:
                 lo = mid
             else:
                 hi = mid - 1
-        return lo
+        return lo, n_fin
 
     # ------------------------------------------------------------------ step end
     def _on_step_end(self, now: float, version: int) -> None:
@@ -366,31 +373,20 @@ class Instance:
             self._request_schedule(now)
 
     def _apply_span(self, now: float, span: DecodeSpan) -> None:
+        """Advance every running sequence by the span's steps; allocate the blocks those steps
+        needed in the order exact stepping would (by step, then running-list position)."""
         n = span.num_steps
-        bs = self.block_size
         running = self.running
         if n > 1:
-            firsts = [len(s.blocks) * bs - s.num_computed for s in running]
-            order = sorted(range(len(running)), key=firsts.__getitem__)
-            counts = [0 if f > n - 1 else (n - 1 - f) // bs + 1 for f in firsts]
-            total = sum(counts)
-            if total:
-                blocks = self.pool.allocate(total)
-                if blocks is None:
-                    raise SimulationError("span block demand exceeded the free blocks")
-                it = iter(blocks)
-                if max(f for f, c in zip(firsts, counts, strict=True) if c) <= bs:
-                    # every sequence's events fall one per bs-step round, in the same order
-                    for rnd in range(max(counts)):
-                        for i in order:
-                            if counts[i] > rnd:
-                                running[i].blocks.append(next(it))
-                else:  # general case: sort the (step, position) events themselves
-                    events = sorted(
-                        (firsts[i] + m * bs, i) for i in order for m in range(counts[i])
-                    )
-                    for _k, i in events:
-                        running[i].blocks.append(next(it))
+            bs = self.block_size
+            last = n - 1
+            needy = [
+                (f, i)
+                for i, s in enumerate(running)
+                if (f := len(s.blocks) * bs - s.num_computed) <= last
+            ]
+            if needy:
+                self._allocate_span_blocks(needy, last)
         for s in running:
             s.num_computed += n
             s.num_output += n
@@ -398,35 +394,62 @@ class Instance:
         used = self.pool.num_used_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
-        self._finish_done(now)
+        if n == self._span_fin:
+            self._finish_done(now)
+
+    def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
+        bs = self.block_size
+        running = self.running
+        counts = [(last - f) // bs + 1 for f, _ in needy]
+        blocks = self.pool.allocate(sum(counts))
+        if blocks is None:
+            raise SimulationError("span block demand exceeded the free blocks")
+        if max(f for f, _ in needy) <= bs:
+            # each sequence needs one block per bs-step round, always in the same order
+            order = sorted(range(len(needy)), key=needy.__getitem__)
+            it = iter(blocks)
+            for rnd in range(max(counts)):
+                for j in order:
+                    if counts[j] > rnd:
+                        running[needy[j][1]].blocks.append(next(it))
+        else:  # general case: sort the (step, position) events themselves
+            events = sorted(
+                (f + m * bs, i)
+                for (f, i), cnt in zip(needy, counts, strict=True)
+                for m in range(cnt)
+            )
+            for block, (_k, i) in zip(blocks, events, strict=True):
+                running[i].blocks.append(block)
 
     def _apply_step(self, now: float) -> None:
         bs = self.block_size
         pool = self.pool
         caching = self.caching
+        done = False
         for seq, c in self._batch:
-            was_prefill = seq.prefilling
+            was_prefill = seq.num_computed < seq.prefill_target
             seq.num_computed += c
             if caching and seq.num_cached_blocks < len(seq.hashes):
                 upto = min(seq.num_computed // bs, len(seq.hashes))
-                for j in range(seq.num_cached_blocks, upto):
-                    pool.cache_block(seq.blocks[j], seq.hashes[j])
-                seq.num_cached_blocks = max(seq.num_cached_blocks, upto)
-            if was_prefill and seq.prefilling:
+                if upto > seq.num_cached_blocks:
+                    pool.cache_blocks(seq.blocks, seq.hashes, seq.num_cached_blocks, upto)
+                    seq.num_cached_blocks = upto
+            if was_prefill and seq.num_computed < seq.prefill_target:
                 continue  # chunk done, prefill not finished: no token yet
             seq.num_output += 1
             self.tokens_generated += 1
             if seq.first_token_s < 0:
                 seq.first_token_s = now
                 self.obs.on_first_token(seq, now)
-        self._finish_done(now)
+            if seq.num_output >= seq.req.output_tokens:
+                done = True
+        if done:
+            self._finish_done(now)
 
     def _finish_done(self, now: float) -> None:
-        running = self.running
-        if not any(s.num_output >= s.req.output_tokens for s in running):
-            return
+        """Retire every running sequence that produced its last token."""
         keep: list[Seq] = []
-        for s in running:
+        for s in self.running:
             if s.num_output >= s.req.output_tokens:
                 self._free_blocks(s)
                 s.state = SeqState.FINISHED
@@ -464,6 +487,18 @@ class Instance:
         self.running = []
         self.waiting.clear()
         return left
+
+
+@dataclass(slots=True)
+class _StepCost:
+    """Composition of the step being formed (roofline inputs) and what is left of its budget."""
+
+    tokens: int = 0
+    attn: float = 0.0
+    kv_read: int = 0
+    swap_tokens: int = 0
+    budget: int = 0
+    all_decode: bool = True
 
 
 def _block_demand(firsts: list[int], bs: int, k: int) -> int:

@@ -98,8 +98,27 @@ class DecodeSpan:
                 hi = mid - 1
         return lo
 
+    def _guess_steps(self, offset: float) -> int:
+        """Real-valued n with end_offset(n) ~= offset, from the first regime's quadratic
+        ``c/2 n^2 + (base + a - c/2) n = offset`` (exact when no switch happens before n)."""
+        a, c = (self.c0, self.c1) if self.compute_first else (self.m0, self.m1)
+        lin = self.base + a - c / 2.0
+        if c <= 0.0:
+            return int(offset / lin) if lin > 0 else 0
+        return int((-lin + math.sqrt(lin * lin + 2.0 * c * offset)) / c)
+
     def first_boundary_at_or_after(self, time_s: float) -> int:
         """Smallest n in [1, num_steps] whose step end is >= ``time_s`` (num_steps if none)."""
+        guess = self._guess_steps(time_s - self.start_s)
+        n = min(max(guess, 1), self.num_steps)
+        if n <= self.switch:  # the guess is exact up to rounding: fix it with a local walk
+            for _ in range(4):
+                if n > 1 and self.end_time(n - 1) >= time_s:
+                    n -= 1
+                elif n < self.num_steps and self.end_time(n) < time_s:
+                    n += 1
+                else:
+                    return n
         lo, hi = 1, self.num_steps
         while lo < hi:
             mid = (lo + hi) >> 1
