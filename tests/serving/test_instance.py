@@ -137,3 +137,18 @@ def test_swap_preemption_keeps_computed_tokens() -> None:
     s = by_id(run)
     assert s[1].num_preemptions >= 1
     assert all(q.state is SeqState.FINISHED for q in s.values())
+
+
+def test_next_turn_hits_blocks_filled_by_decode() -> None:
+    from kvsim.workload.request import Request
+
+    turn1 = Request(0, 0.0, 64, 40, 7, (1, 2, 3, 4), 16, output_block_hashes=(5, 6))
+    turn2 = Request(1, 5.0, 124, 2, 7, (1, 2, 3, 4, 5, 6, 8), 16)
+    for exact in (False, True):
+        run = run_engine(toy_config(), [turn1, turn2], exact=exact)
+        s = by_id(run)
+        # turn 1 stored 64 + 40 - 1 = 103 tokens: 6 full blocks, all registered
+        assert s[1].cached_tokens == 6 * 16
+        inst = run.instances[0]
+        assert inst.num_prefix_hit_blocks == 6
+        assert inst.num_prefix_query_blocks == 4 + 7  # prompt blocks only

@@ -1,4 +1,5 @@
-"""Synthetic generator: exact small cases, arrival statistics, prefix sharing, sessions."""
+"""Synthetic generator: exact small cases, arrival statistics, prefix sharing, sessions,
+output block hashes."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
             break
         n += 1
     return n
+
+
+def conversation(r: Request) -> tuple[int, ...]:
+    """Hashes of the full blocks of ``prompt + output``."""
+    return r.block_hashes + r.output_block_hashes
 
 
 def by_session(requests: list[Request]) -> dict[int, list[Request]]:
@@ -68,6 +74,37 @@ def test_constant_fixed_workload_is_exact() -> None:
     assert reqs == expected
 
 
+def test_output_block_hashes_exact_without_sessions() -> None:
+    cfg = SyntheticWorkload(
+        num_requests=3, rate=1.0, arrival="constant", prompt=fixed(40), output=fixed(30)
+    )
+    reqs = generate(cfg, np.random.default_rng(0))
+    # conversation = 70 tokens: blocks ending at 48 and 64 hold their last token in the output
+    # (segment 2r + 1); the block ending at 32 is the prompt's
+    for r in reqs:
+        rid = r.request_id
+        assert r.block_hashes == (mix64(2 * rid, 16), mix64(2 * rid, 32))
+        assert r.output_block_hashes == (mix64(2 * rid + 1, 48), mix64(2 * rid + 1, 64))
+
+
+def test_output_block_hashes_exact_session_with_system_prompt() -> None:
+    cfg = SyntheticWorkload(
+        num_requests=2,
+        arrival="constant",
+        prompt=fixed(20),
+        output=fixed(20),
+        shared_prefix=SharedPrefixSpec(num_prefixes=1, tokens=10, fraction=1.0),
+        sessions=SessionSpec(turns=fixed(2), think_time_s=0.0),
+    )
+    t1, t2 = generate(cfg, np.random.default_rng(0))
+    # stream: [P 0:10 id 0][msg1 10:30 id 1][out1 30:50 id 2][msg2 50:70 id 3][out2 70:90 id 4]
+    assert (t1.prompt_tokens, t2.prompt_tokens) == (30, 70)
+    assert t1.block_hashes == (mix64(1, 16),)
+    assert t1.output_block_hashes == (mix64(2, 32), mix64(2, 48))
+    assert t2.block_hashes == (mix64(1, 16), mix64(2, 32), mix64(2, 48), mix64(3, 64))
+    assert t2.output_block_hashes == (mix64(4, 80),)
+
+
 def test_vectorised_hash_matches_scalar_reference() -> None:
     seg = np.array([0, 1, 7, 2**40, 123456789], dtype=np.int64)
     end = np.array([16, 16, 512, 48, 2**33], dtype=np.int64)
@@ -104,6 +141,7 @@ def test_same_seed_same_requests_different_seed_different() -> None:
     c = generate(RICH, np.random.default_rng(43))
     assert a == b
     assert [r.block_hashes for r in a] == [r.block_hashes for r in b]
+    assert [r.output_block_hashes for r in a] == [r.output_block_hashes for r in b]
     assert a != c
 
 
@@ -115,6 +153,21 @@ def test_ids_are_arrival_order_and_count_exact() -> None:
     assert times == sorted(times) and times[0] >= 0.0
     assert all(r.synthetic_hashes and r.hash_block_size == 16 for r in reqs)
     assert all(len(r.block_hashes) == r.prompt_tokens // 16 for r in reqs)
+
+
+@pytest.mark.parametrize("bs", [1, 7, 16, 64, 512])
+@pytest.mark.parametrize("with_sessions", [True, False])
+def test_output_block_hash_lengths(bs: int, with_sessions: bool) -> None:
+    cfg = RICH.model_copy(
+        update={"hash_block_size": bs, "sessions": RICH.sessions if with_sessions else None}
+    )
+    reqs = generate(cfg, np.random.default_rng(3))
+    for r in reqs:
+        conv = r.prompt_tokens + r.output_tokens
+        assert len(r.output_block_hashes) == conv // bs - r.prompt_tokens // bs
+        assert len(conversation(r)) == conv // bs
+        assert all(0 <= h < 2**63 for h in r.output_block_hashes)
+    assert any(r.output_block_hashes for r in reqs)
 
 
 # --- arrival statistics -----------------------------------------------------------------------
@@ -211,16 +264,63 @@ def test_session_turns_grow_by_previous_output_plus_message() -> None:
             # turn k+1 starts with every full block of turn k's prompt + output
             assert len(cur.block_hashes) >= conv // 16
             assert cur.block_hashes[: len(prev.block_hashes)] == prev.block_hashes
+            # ... and they are exactly turn k's prompt + output hashes
+            assert cur.block_hashes[: conv // 16] == conversation(prev)
+
+
+@pytest.mark.parametrize("bs", [1, 16, 64, 512])
+@pytest.mark.parametrize("prefix_tokens", [None, 16, 100])
+def test_next_turn_starts_with_previous_conversation(bs: int, prefix_tokens: int | None) -> None:
+    prefix = (
+        None
+        if prefix_tokens is None
+        else SharedPrefixSpec(num_prefixes=2, tokens=prefix_tokens, fraction=0.6)
+    )
+    reqs = generate(
+        session_cfg(num_requests=2000, hash_block_size=bs, shared_prefix=prefix),
+        np.random.default_rng(bs),
+    )
+    pairs = 0
+    for turns in by_session(reqs).values():
+        for prev, cur in itertools.pairwise(turns):
+            conv = conversation(prev)
+            assert len(conv) == (prev.prompt_tokens + prev.output_tokens) // bs
+            assert cur.block_hashes[: len(conv)] == conv
+            pairs += 1
+    assert pairs > 500
 
 
 def test_session_block_identity() -> None:
     """Within a session every turn is a prefix of one conversation: block i is the same in
-    all turns that have it; across sessions (no system prompt) nothing is shared."""
+    all turns that have it (output blocks included); across sessions (no system prompt)
+    nothing is shared."""
     reqs = generate(session_cfg(), np.random.default_rng(2))
     owner: dict[int, tuple[int, int]] = {}
     for r in reqs:
-        for i, h in enumerate(r.block_hashes):
+        for i, h in enumerate(conversation(r)):
             assert owner.setdefault(h, (r.session_id, i)) == (r.session_id, i)
+
+
+def test_output_hashes_are_never_shared_between_outputs() -> None:
+    """Each output is new content: no two requests share an output hash, even with system
+    prompts and sessions. Within a session, turn k's output hashes reappear only in later
+    turns' prompts (the re-sent conversation); without sessions, nowhere."""
+    prefix = SharedPrefixSpec(num_prefixes=1, tokens=64, fraction=1.0)
+    for sessions in (True, False):
+        cfg = session_cfg(num_requests=1000, hash_block_size=4, shared_prefix=prefix)
+        if not sessions:
+            cfg = cfg.model_copy(update={"sessions": None})
+        reqs = generate(cfg, np.random.default_rng(11))
+        outputs = [h for r in reqs for h in r.output_block_hashes]
+        assert len(outputs) > 1000
+        assert len(set(outputs)) == len(outputs)
+        owner = {h: r for r in reqs for h in r.output_block_hashes}
+        for r in reqs:
+            for h in r.block_hashes:
+                if h in owner:
+                    assert sessions
+                    assert owner[h].session_id == r.session_id
+                    assert owner[h].arrival_s <= r.arrival_s and owner[h] is not r
 
 
 def test_session_starts_follow_arrival_process_and_truncation() -> None:
@@ -257,11 +357,12 @@ def test_sessions_with_system_prompt() -> None:
 
 def assert_prefix_chained(reqs: list[Request]) -> None:
     """Equal hash at i implies equal hashes at every j < i: each hash has one position and
-    one parent (the hash before it), which by induction fixes the whole prefix."""
+    one parent (the hash before it), which by induction fixes the whole prefix. Checked on
+    prompt + output hashes, which covers the prompt hashes alone."""
     parent: dict[int, tuple[int, int | None]] = {}
     for r in reqs:
         prev: int | None = None
-        for i, h in enumerate(r.block_hashes):
+        for i, h in enumerate(conversation(r)):
             assert parent.setdefault(h, (i, prev)) == (i, prev)
             prev = h
 
@@ -300,13 +401,24 @@ def test_hashes_are_prefix_chained(
     assert_prefix_chained(reqs)
     for r in reqs:
         assert len(r.block_hashes) == r.prompt_tokens // bs
-        assert all(0 <= h < 2**63 for h in r.block_hashes)
+        assert len(conversation(r)) == (r.prompt_tokens + r.output_tokens) // bs
+        assert all(0 <= h < 2**63 for h in conversation(r))
+    # the next turn re-sends the conversation: its leading hashes are the previous turn's
+    # prompt + output hashes
+    if turns is not None:
+        for session in by_session(reqs).values():
+            for prev, cur in itertools.pairwise(session):
+                conv = conversation(prev)
+                assert cur.block_hashes[: len(conv)] == conv
+    # outputs are fresh content: no output hash belongs to two requests
+    outputs = [h for r in reqs for h in r.output_block_hashes]
+    assert len(set(outputs)) == len(outputs)
     # across sessions only a system prompt's full blocks can be shared
     max_shared = 0 if prefix is None else prefix[1] // bs
     heads: dict[int, tuple[int, ...]] = {}
     for r in reqs:
         key = r.session_id if turns is not None else r.request_id
-        heads.setdefault(key, r.block_hashes)
+        heads[key] = conversation(r)  # the last turn's conversation holds all the others
     values = list(heads.values())
     for i, a in enumerate(values):
         for b in values[i + 1 :]:

@@ -113,11 +113,17 @@ class ServingSimulation:
 
     def _on_arrival(self, now: float, req: Request) -> None:
         bs = self.cfg.scheduler.block_size
-        hashes = (
-            rechunk_hashes(req.block_hashes, req.hash_block_size, bs, req.prompt_tokens)
-            if self.cfg.cache.prefix_caching
-            else []
-        )
+        if not self.cfg.cache.prefix_caching:
+            hashes: list[int] = []
+        elif req.output_block_hashes:
+            hashes = rechunk_hashes(
+                req.block_hashes + req.output_block_hashes,
+                req.hash_block_size,
+                bs,
+                req.prompt_tokens + req.output_tokens,
+            )
+        else:
+            hashes = rechunk_hashes(req.block_hashes, req.hash_block_size, bs, req.prompt_tokens)
         seq = Seq.from_request(req, hashes)
         self.seqs.append(seq)
         inst = self._route()

@@ -304,7 +304,7 @@ class Instance:
             seq.cached_tokens = base
             seq.first_scheduled_s = now
             self.num_prefix_hit_blocks += len(hits)
-            self.num_prefix_query_blocks += len(seq.hashes)
+            self.num_prefix_query_blocks += min(len(seq.hashes), seq.req.prompt_tokens // bs)
             self.obs.on_admit(seq, now)
         return c
 
@@ -339,15 +339,16 @@ class Instance:
         bs = self.block_size
         running = self.running
         n_fin = min(s.req.output_tokens - s.num_output for s in running)
+        n_reg = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
         # step k (0-based) of the span needs a new block for seq i iff k >= firsts[i] and
         # (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1).
         last = n_fin - 1
         firsts = [f for s in running if (f := len(s.blocks) * bs - s.num_computed) <= last]
         if not firsts:
-            return n_fin, n_fin
+            return n_reg, n_fin
         free = self.pool.num_free_blocks
         if _block_demand(firsts, bs, last) <= free:
-            return n_fin, n_fin
+            return n_reg, n_fin
         lo, hi = 1, last  # largest n with demand(n - 1) <= free; demand(0) == 0
         while lo < hi:
             mid = (lo + hi + 1) >> 1
@@ -355,7 +356,21 @@ class Instance:
                 lo = mid
             else:
                 hi = mid - 1
-        return lo, n_fin
+        return min(lo, n_reg), n_fin
+
+    def _steps_until_head_gains_a_hit(self, n: int) -> int:
+        """Cap ``n`` at the step after which a running sequence registers a decode-filled
+        block that the blocked waiting head could hit (the one way its admissibility can
+        improve during a decode span: multi-turn prompts overlapping a running turn)."""
+        if not self.caching:
+            return n
+        head = self.waiting[0].hashes
+        bs = self.block_size
+        for s in self.running:
+            j = s.num_cached_blocks
+            if j < len(s.hashes) and j < len(head) and head[j] == s.hashes[j]:
+                n = min(n, max(1, (j + 1) * bs - s.num_computed))
+        return n
 
     # ------------------------------------------------------------------ step end
     def _on_step_end(self, now: float, version: int) -> None:
@@ -377,6 +392,7 @@ class Instance:
         needed in the order exact stepping would (by step, then running-list position)."""
         n = span.num_steps
         running = self.running
+        registering = self.caching and any(s.num_cached_blocks < len(s.hashes) for s in running)
         if n > 1:
             bs = self.block_size
             last = n - 1
@@ -385,17 +401,75 @@ class Instance:
                 for i, s in enumerate(running)
                 if (f := len(s.blocks) * bs - s.num_computed) <= last
             ]
-            if needy:
+            if registering and self._span_registration_conflicts(n):
+                self._replay_span_blocks(needy, n)
+            elif needy:
                 self._allocate_span_blocks(needy, last)
         for s in running:
             s.num_computed += n
             s.num_output += n
+        if registering:
+            self._cache_decoded_blocks()
         self.tokens_generated += n * len(running)
         used = self.pool.num_used_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
         if n == self._span_fin:
             self._finish_done(now)
+
+    def _cache_decoded_blocks(self) -> None:
+        """Register blocks that decode steps filled, for sequences whose request carries
+        hashes past its prompt (multi-turn conversations)."""
+        bs = self.block_size
+        pool = self.pool
+        for s in self.running:
+            if s.num_cached_blocks < len(s.hashes):
+                upto = min(s.num_computed // bs, len(s.hashes))
+                if upto > s.num_cached_blocks:
+                    pool.cache_blocks(s.blocks, s.hashes, s.num_cached_blocks, upto)
+                    s.num_cached_blocks = upto
+
+    def _span_registration_conflicts(self, n: int) -> bool:
+        """Whether some hash the span will register is already cached or registered twice
+        (only then does the interleaving of allocations and registrations matter)."""
+        bs = self.block_size
+        cached = self.pool.cached_hash_to_block
+        seen: set[int] = set()
+        for s in self.running:
+            upto = min(len(s.hashes), (s.num_computed + n) // bs)
+            for j in range(s.num_cached_blocks, upto):
+                h = s.hashes[j]
+                if h in cached or h in seen:
+                    return True
+                seen.add(h)
+        return False
+
+    def _replay_span_blocks(self, needy: list[tuple[int, int]], n: int) -> None:
+        """Allocations and decode-block registrations of an ``n``-step span, interleaved as
+        exact stepping does them (step k: allocations by position, then the blocks that
+        became full, by position). The order matters when a registration meets a cached
+        duplicate that an allocation of the same span evicts."""
+        bs = self.block_size
+        pool = self.pool
+        running = self.running
+        events: list[tuple[int, int, int, int]] = [
+            (f + m * bs, 0, i, 0) for f, i in needy for m in range((n - 1 - f) // bs + 1)
+        ]
+        for i, s in enumerate(running):
+            upto = min(len(s.hashes), (s.num_computed + n) // bs)
+            for j in range(s.num_cached_blocks, upto):
+                events.append((max(0, (j + 1) * bs - s.num_computed - 1), 1, i, j))
+        events.sort()
+        for _k, kind, i, j in events:
+            s = running[i]
+            if kind == 0:
+                block = pool.allocate(1)
+                if block is None:
+                    raise SimulationError("span block demand exceeded the free blocks")
+                s.blocks.append(block[0])
+            else:
+                pool.cache_block(s.blocks[j], s.hashes[j])
+                s.num_cached_blocks = j + 1
 
     def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
         bs = self.block_size

@@ -33,12 +33,21 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _MASK64 = (1 << 64) - 1
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 output function on a uint64 array (a bijection of 64-bit values)."""
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+def _splitmix64_inplace(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 output function on a uint64 array (a bijection of 64-bit values), in place.
+
+    Written with ``out=`` arguments: on millions of blocks, fresh temporaries per step would
+    cost more than the arithmetic.
+    """
+    tmp = np.empty_like(z)
+    z += _GOLDEN
+    for shift, mul in ((30, _M1), (27, _M2)):
+        np.right_shift(z, np.uint64(shift), out=tmp)
+        z ^= tmp
+        z *= mul
+    np.right_shift(z, np.uint64(31), out=tmp)
+    z ^= tmp
+    return z
 
 
 def segment_block_hashes(segment_ids: np.ndarray, block_ends: np.ndarray) -> np.ndarray:
@@ -47,11 +56,14 @@ def segment_block_hashes(segment_ids: np.ndarray, block_ends: np.ndarray) -> np.
     Both arrays have the same length and non-negative integer entries. Returns an int64 array
     of values in ``[0, 2**63)``.
     """
-    seg = np.asarray(segment_ids, dtype=np.int64).astype(np.uint64)
-    end = np.asarray(block_ends, dtype=np.int64).astype(np.uint64)
+    seg = np.asarray(segment_ids, dtype=np.int64).view(np.uint64)
+    end = np.asarray(block_ends, dtype=np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
-        mixed = _splitmix64(seg * _GOLDEN + end)
-    return (mixed >> np.uint64(1)).astype(np.int64)
+        z = seg * _GOLDEN  # a new array: the inputs are never written
+        z += end
+        _splitmix64_inplace(z)
+    z >>= np.uint64(1)
+    return z.view(np.int64)
 
 
 def mix64(segment_id: int, block_end: int) -> int:
@@ -70,8 +82,8 @@ def leading_slices(
     Slices may overlap (turns of one session, requests of one sequence): the tuples then share
     the same int objects, so memory grows with the distinct hashes, not with their copies.
     """
-    values = np.asarray(flat).tolist()
+    values = tuple(np.asarray(flat).tolist())  # slicing a tuple makes the tuple directly
     return [
-        tuple(values[a : a + c])
+        values[a : a + c]
         for a, c in zip(np.asarray(starts).tolist(), np.asarray(counts).tolist(), strict=True)
     ]

@@ -20,6 +20,11 @@ class Request:
         hash_block_size`` when hashes are present (Mooncake traces also give the trailing
         partial block an id; the loader drops it). Traces without hashes leave it empty.
       * hashes are non-negative ints.
+      * ``output_block_hashes`` (optional) continue the chain past the prompt: together,
+        ``block_hashes + output_block_hashes`` are the hashes of the full blocks of the
+        conversation ``prompt + output`` (``(prompt + output) // hash_block_size`` of them at
+        most). Only a generator that knows the next turn's prompt can provide them (multi-turn
+        sessions); the engine then caches decode-filled blocks too, as vLLM does.
     """
 
     request_id: int
@@ -29,6 +34,7 @@ class Request:
     session_id: int = -1
     block_hashes: tuple[int, ...] = field(default=(), repr=False)
     hash_block_size: int = 16
+    output_block_hashes: tuple[int, ...] = field(default=(), repr=False)
     priority: int = 0
     slo_ttft_ms: float | None = None
     synthetic_hashes: bool = False

@@ -19,6 +19,12 @@ output segments -> unique ids after them), and block hashes come from
   starts with all ``floor((prompt_k + output_k) / bs)`` full blocks of turn ``k``'s
   prompt + output (the conversation so far), not only with turn ``k``'s prompt blocks.
 
+Every request also carries ``output_block_hashes``: the hashes of the full blocks of its
+conversation ``prompt + output`` past its prompt blocks, by the same rule (a block whose last
+token is in ``out k`` gets that output segment's id). So turn ``k + 1``'s leading blocks equal
+turn ``k``'s ``block_hashes + output_block_hashes``; a last turn's (or a session-less
+request's) output blocks are hashed all the same, and are shared with nothing.
+
 Randomness is drawn from ``rng`` in a fixed order (turn counts, session start gaps, message
 lengths, output lengths, prefix use, prefix choice, think times), so the same config and
 seed give equal request lists.
@@ -68,10 +74,12 @@ def generate(cfg: SyntheticWorkload, rng: np.random.Generator) -> list[Request]:
     (sessions numbered by start time) when ``cfg.sessions`` is set, else ``-1``. Session
     starts follow ``cfg.arrival`` at ``cfg.rate`` with the first at t = 0; turn ``k + 1``
     arrives an exponential think time (mean ``think_time_s``) after turn ``k``'s arrival.
-    All hashes are synthesised (``synthetic_hashes=True``) at ``cfg.hash_block_size``.
+    All hashes are synthesised (``synthetic_hashes=True``) at ``cfg.hash_block_size``, for
+    the prompt (``block_hashes``) and for the blocks completed by the output
+    (``output_block_hashes``).
     """
     layout = _layout(cfg, rng)
-    hashes = _block_hashes(layout, cfg.hash_block_size)
+    hashes, output_hashes = _block_hashes(layout, cfg.hash_block_size)
     order = np.argsort(layout.arrival_s, kind="stable")
     session_ids = layout.session if cfg.sessions is not None else np.full_like(layout.session, -1)
     arrivals = layout.arrival_s.tolist()
@@ -87,6 +95,7 @@ def generate(cfg: SyntheticWorkload, rng: np.random.Generator) -> list[Request]:
             session_id=sessions[r],
             block_hashes=hashes[r],
             hash_block_size=cfg.hash_block_size,
+            output_block_hashes=output_hashes[r],
             synthetic_hashes=True,
         )
         for new_id, r in enumerate(order.tolist())
@@ -156,25 +165,58 @@ def _segmented_cumsum(values: np.ndarray, first: np.ndarray, group: np.ndarray) 
     return total - (total[first] - values[first])[group]
 
 
-def _block_hashes(layout: _Layout, block_size: int) -> list[tuple[int, ...]]:
-    """Hashes of every full prompt block, per request (in session-major order).
+def _block_hashes(
+    layout: _Layout, block_size: int
+) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Hashes of every full prompt block and of the full blocks the output completes, per
+    request (in session-major order): ``(block_hashes, output_block_hashes)``.
 
-    Hashes are computed once per session for the longest prompt (the last turn's: prompts grow
-    within a session), and each turn takes a leading slice, so the turns share the int
-    objects. Block ``i`` ends at token ``e = (i + 1) * block_size``; its last token ``e - 1``
-    lies in the system prompt if ``e <= P``, else in the message/output segment found by
-    binary search on ``seg_end``.
+    Hashes are computed once per session for its longest conversation (the last turn's prompt
+    + output: a turn's prompt + output ends before the next turn's prompt does), and each turn
+    takes two adjacent slices, ``[0, prompt // bs)`` and ``[prompt // bs, (prompt + output) //
+    bs)``, so turns share the int objects (turn ``k``'s output hashes *are* the matching
+    prompt hashes of turn ``k + 1``).
+
+    Block ``i`` ends at token ``e = (i + 1) * block_size`` and takes the id of the segment
+    holding its last token ``e - 1``. A segment covering conversation tokens ``[a, b)`` holds
+    the last token of exactly ``b // bs - a // bs`` blocks, consecutive ones, so the per-block
+    ids are one ``np.repeat`` of the segment ids (system prompt first, then the session's
+    message/output segments in order).
     """
-    last = np.append(layout.first[1:], len(layout.prompt)) - 1
-    conv_blocks = layout.prompt[last] // block_size
-    total = int(conv_blocks.sum())
-    sess = np.repeat(np.arange(len(conv_blocks), dtype=np.int64), conv_blocks)
+    n = len(layout.prompt)
+    m = len(layout.first)
+    last = np.append(layout.first[1:], n) - 1
+    conv_blocks = (layout.prompt[last] + layout.output[last]) // block_size
     block_start = np.cumsum(conv_blocks) - conv_blocks
-    end = (np.arange(total, dtype=np.int64) - block_start[sess] + 1) * block_size
-    prefix_len = layout.prefix_tokens[sess]
-    in_prefix = end <= prefix_len
-    position = layout.conv_start[sess] + (end - 1 - prefix_len)
-    seg_index = np.searchsorted(layout.seg_end, position, side="right")
-    seg_id = np.where(in_prefix, layout.prefix_id[sess], layout.num_prefixes + seg_index)
+    total = int(conv_blocks.sum())
+    # per segment (2r = request r's message, 2r + 1 its output): blocks whose last token it holds
+    seg_session = np.repeat(layout.session, 2)
+    local_end = layout.seg_end + (layout.prefix_tokens - layout.conv_start)[seg_session]
+    blocks_to_end = local_end // block_size
+    prefix_blocks = layout.prefix_tokens // block_size
+    blocks_to_start = np.empty_like(blocks_to_end)
+    blocks_to_start[1:] = blocks_to_end[:-1]
+    blocks_to_start[2 * layout.first] = prefix_blocks
+    # interleave: session s's system prompt, then its segments (session-major)
+    prefix_slot = 2 * layout.first + np.arange(m, dtype=np.int64)
+    seg_slot = np.arange(2 * n, dtype=np.int64) + seg_session + 1
+    ids = np.empty(m + 2 * n, dtype=np.int64)
+    counts = np.empty(m + 2 * n, dtype=np.int64)
+    ids[prefix_slot] = layout.prefix_id
+    counts[prefix_slot] = prefix_blocks
+    ids[seg_slot] = layout.num_prefixes + np.arange(2 * n, dtype=np.int64)
+    counts[seg_slot] = blocks_to_end - blocks_to_start
+    seg_id = np.repeat(ids, counts)
+    end = np.arange(total, dtype=np.int64) - np.repeat(block_start - 1, conv_blocks)
+    end *= block_size
     flat = segment_block_hashes(seg_id, end)
-    return leading_slices(flat, block_start[layout.session], layout.prompt // block_size)
+    start = block_start[layout.session]
+    prompt_blocks = layout.prompt // block_size
+    output_blocks = (layout.prompt + layout.output) // block_size - prompt_blocks
+    # one call (one ``tolist``) for both kinds of slice, so they share the int objects
+    slices = leading_slices(
+        flat,
+        np.concatenate((start, start + prompt_blocks)),
+        np.concatenate((prompt_blocks, output_blocks)),
+    )
+    return slices[:n], slices[n:]
