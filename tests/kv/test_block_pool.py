@@ -21,12 +21,17 @@ def cached(pool: BlockPool) -> dict[int, int]:
     return {h: b.block_id for h, b in pool.cached_hash_to_block.items()}
 
 
+def holders(pool: BlockPool) -> dict[int, list[int]]:
+    return {h: ids(pool.get_hash_holders(h)) for h in pool.cached_hash_to_block}
+
+
 def snapshot(pool: BlockPool) -> tuple[object, ...]:
     return (
         free_ids(pool),
         [b.ref_cnt for b in pool.blocks],
         [b.block_hash for b in pool.blocks],
         cached(pool),
+        holders(pool),
         pool.num_free_blocks,
         pool.num_evictions,
     )
@@ -162,30 +167,106 @@ def test_scripted_sequence_exact_ids_and_order() -> None:
     assert cached(pool) == {100: 0}
     assert free_ids(pool) == [0]
 
-    # A duplicate of an already-cached hash stays uncached; the existing mapping wins.
+    # A duplicate of an already-cached hash becomes a second holder; lookups return the
+    # smallest-id holder, whatever the registration order.
     assert e is not None
-    pool.cache_block(e[0], 100)
-    assert e[0].block_hash is None
+    pool.cache_block(e[0], 100)  # block 5
+    assert e[0].block_hash == 100
     assert cached(pool) == {100: 0}
+    assert holders(pool) == {100: [0, 5]}
+    pool.cache_block(e[0], 100)  # idempotent
+    pool.cache_block(e[3], 100)  # block 1: a third holder, between the two
+    assert holders(pool) == {100: [0, 1, 5]}
+    assert (pool.num_cached_blocks, pool.num_hashed_blocks) == (1, 3)
     pool.cache_block(e[1], 200)
     pool.cache_block(e[1], 200)  # idempotent
     assert cached(pool) == {100: 0, 200: 4}
     with pytest.raises(SimulationError):
         pool.cache_block(e[1], 201)
+    assert c is not None
+    pool.cache_block(c[2], 200)  # block 2 < 4 becomes the primary of 200
+    assert cached(pool) == {100: 0, 200: 2}
+    assert holders(pool) == {100: [0, 1, 5], 200: [2, 4]}
+    assert ids(pool.match_prefix([100, 200, 300])) == [0, 2]
+    assert (pool.num_cached_blocks, pool.num_hashed_blocks) == (2, 5)
+
+    # Evicting the primary (free block 0) promotes the smallest remaining holder.
+    f = pool.allocate(1)
+    assert ids(f) == [0]
+    assert pool.num_evictions == 3
+    assert pool.blocks[0].block_hash is None
+    assert cached(pool) == {100: 1, 200: 2}
+    assert holders(pool) == {100: [1, 5], 200: [2, 4]}
+    assert pool.get_cached_block(100) is pool.blocks[1]
+    assert free_ids(pool) == []
 
     # reset_prefix_cache is refused while blocks are in use ...
     assert pool.reset_prefix_cache() is False
-    assert cached(pool) == {100: 0, 200: 4}
-    # ... and clears every hash once the pool is idle, without counting evictions.
-    assert c is not None
+    assert cached(pool) == {100: 1, 200: 2}
+    # ... and clears every hash (extra holders too) once the pool is idle, without counting
+    # evictions.
+    assert f is not None
     pool.free(list(reversed(c)))
     pool.free(list(reversed(e)))
-    assert free_ids(pool) == [0, 2, 7, 6, 1, 3, 4, 5]
+    pool.free(f)
+    assert free_ids(pool) == [2, 7, 6, 1, 3, 4, 5, 0]
     assert pool.reset_prefix_cache() is True
     assert cached(pool) == {}
+    assert holders(pool) == {}
     assert all(b.block_hash is None for b in pool.blocks)
-    assert pool.num_evictions == 2
-    assert free_ids(pool) == [0, 2, 7, 6, 1, 3, 4, 5]
+    assert (pool.num_cached_blocks, pool.num_hashed_blocks) == (0, 0)
+    assert pool.num_evictions == 3
+    assert free_ids(pool) == [2, 7, 6, 1, 3, 4, 5, 0]
+
+
+def test_duplicate_holders_eviction_of_each_kind() -> None:
+    pool = BlockPool(6)
+    a = pool.allocate(6)
+    assert a is not None
+    # Register hash 9 on blocks 4, 1, 3 (out of id order); 7 on block 5 alone.
+    for i in (4, 1, 3):
+        pool.cache_block(pool.blocks[i], 9)
+    pool.cache_block(pool.blocks[5], 7)
+    assert holders(pool) == {9: [1, 3, 4], 7: [5]}
+    assert pool.get_hash_holders(8) == []
+    # Free in this order: 3 (extra), 1 (primary), 5 (sole holder), 4 (the last extra).
+    pool.free([pool.blocks[i] for i in (3, 1, 5, 4)])
+    assert free_ids(pool) == [3, 1, 5, 4]
+
+    assert ids(pool.allocate(1)) == [3]  # an extra holder: the primary stays
+    assert cached(pool) == {9: 1, 7: 5}
+    assert holders(pool) == {9: [1, 4], 7: [5]}
+    assert ids(pool.allocate(1)) == [1]  # the primary: 4 is promoted, the extras are gone
+    assert cached(pool) == {9: 4, 7: 5}
+    assert holders(pool) == {9: [4], 7: [5]}
+    assert not pool._extra_holders
+    assert ids(pool.allocate(2)) == [5, 4]  # sole holders
+    assert cached(pool) == {}
+    assert pool.num_evictions == 4
+    assert all(b.block_hash is None for b in pool.blocks)
+
+
+def test_cache_blocks_bulk_matches_one_by_one() -> None:
+    hashes = [1, 2, 1, 3, 2, 1]
+    one, bulk = BlockPool(8), BlockPool(8)
+    a1, a2 = one.allocate(8), bulk.allocate(8)
+    assert a1 is not None and a2 is not None
+    one.cache_block(a1[7], 1)
+    bulk.cache_block(a2[7], 1)
+    for j in range(1, 5):
+        one.cache_block(a1[j], hashes[j])
+    bulk.cache_blocks(a2, hashes, 1, 5)
+    assert holders(one) == holders(bulk) == {1: [2, 7], 2: [1, 4], 3: [3]}
+    assert cached(bulk) == {1: 2, 2: 1, 3: 3}
+    with pytest.raises(SimulationError):
+        bulk.cache_blocks(a2, [5] * 8, 3, 4)  # block 3 already holds 3
+
+
+def test_allocate_detects_unregistered_hash() -> None:
+    pool = BlockPool(2)
+    pool.blocks[0].block_hash = 5  # corrupt: a hash that is not in the prefix map
+    with pytest.raises(SimulationError, match="not mapped"):
+        pool.allocate(1)
 
 
 def test_allocate_zero_and_negative() -> None:

@@ -1,18 +1,22 @@
 """Differential test of BlockPool against a deliberately naive reference, plus invariants.
 
 The reference keeps the free queue as a plain Python list (``pop(0)``, ``list.remove``) and the
-prefix map as a dict of ids; it is too slow for the engine but obviously right. A hypothesis
-state machine drives both with the same random operations and compares everything observable
-after every step.
+prefix map as ``dict[hash, set[block_id]]`` (lookups take ``min``); it is too slow for the
+engine but obviously right. A hypothesis state machine drives both with the same random
+operations and compares everything observable after every step.
+
+A second property checks that registrations on in-use blocks commute with ``allocate``: any
+interleaving ends in the same state as all allocations first, then all registrations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from kvsim.errors import SimulationError
@@ -22,7 +26,7 @@ HASHES = st.integers(min_value=0, max_value=7)  # a small alphabet, so hashes co
 
 
 class RefPool:
-    """Reference block pool over ids: list free queue, dict prefix map."""
+    """Reference block pool over ids: list free queue, hash -> set of holder ids."""
 
     def __init__(self, num_blocks: int, enable_caching: bool) -> None:
         self.num_blocks = num_blocks
@@ -30,15 +34,18 @@ class RefPool:
         self.free: list[int] = list(range(num_blocks))
         self.ref = [0] * num_blocks
         self.hash_of: list[int | None] = [None] * num_blocks
-        self.hash_to_id: dict[int, int] = {}
+        self.holders: dict[int, set[int]] = {}
         self.num_evictions = 0
+
+    def primary(self) -> dict[int, int]:
+        return {h: min(ids) for h, ids in self.holders.items()}
 
     def match_prefix(self, hashes: Sequence[int]) -> list[int]:
         out: list[int] = []
         for h in hashes:
-            if h not in self.hash_to_id:
+            if h not in self.holders:
                 break
-            out.append(self.hash_to_id[h])
+            out.append(min(self.holders[h]))
         return out
 
     def touch(self, ids: Sequence[int]) -> None:
@@ -54,7 +61,9 @@ class RefPool:
         for i in out:
             h = self.hash_of[i]
             if h is not None:
-                del self.hash_to_id[h]
+                self.holders[h].remove(i)
+                if not self.holders[h]:
+                    del self.holders[h]
                 self.hash_of[i] = None
                 self.num_evictions += 1
             self.ref[i] = 1
@@ -73,17 +82,21 @@ class RefPool:
                 self.free.append(i)
 
     def cache_block(self, i: int, h: int) -> None:
-        if not self.enable_caching or self.hash_of[i] is not None or h in self.hash_to_id:
+        if not self.enable_caching or self.hash_of[i] is not None:
             return
-        self.hash_to_id[h] = i
+        self.holders.setdefault(h, set()).add(i)
         self.hash_of[i] = h
 
     def reset_prefix_cache(self) -> bool:
         if len(self.free) != self.num_blocks:
             return False
-        self.hash_to_id.clear()
+        self.holders.clear()
         self.hash_of = [None] * self.num_blocks
         return True
+
+
+def holder_ids(pool: BlockPool) -> dict[int, list[int]]:
+    return {h: [b.block_id for b in pool.get_hash_holders(h)] for h in pool.cached_hash_to_block}
 
 
 class BlockPoolMachine(RuleBasedStateMachine):
@@ -192,20 +205,23 @@ class BlockPoolMachine(RuleBasedStateMachine):
             [b.ref_cnt for b in pool.blocks],
             [b.block_hash for b in pool.blocks],
             {h: b.block_id for h, b in pool.cached_hash_to_block.items()},
+            holder_ids(pool),
             pool.num_evictions,
             pool.num_free_blocks,
         )
 
     @invariant()
     def matches_reference(self) -> None:
-        free, refs, hashes, cached, evictions, num_free = self.observe()
+        free, refs, hashes, cached, holders, evictions, num_free = self.observe()
         assert free == self.ref.free
         assert refs == self.ref.ref
         assert hashes == self.ref.hash_of
-        assert cached == self.ref.hash_to_id
+        assert cached == self.ref.primary()
+        assert holders == {h: sorted(ids) for h, ids in self.ref.holders.items()}
         assert evictions == self.ref.num_evictions
         assert num_free == len(self.ref.free)
-        assert self.pool.num_cached_blocks == len(self.ref.hash_to_id)
+        assert self.pool.num_cached_blocks == len(self.ref.holders)
+        assert self.pool.num_hashed_blocks == sum(map(len, self.ref.holders.values()))
 
     @invariant()
     def structural_invariants(self) -> None:
@@ -221,12 +237,24 @@ class BlockPoolMachine(RuleBasedStateMachine):
             assert b.ref_cnt >= 0
             assert (id(b) in free_set) == (b.ref_cnt == 0)
             assert (b.prev_free is None) == (b.ref_cnt > 0)
-            if b.block_hash is not None:
-                assert pool.cached_hash_to_block[b.block_hash] is b
+            if b.block_hash is not None:  # every hashed block is a holder of its hash
+                assert any(x is b for x in pool.get_hash_holders(b.block_hash))
+        num_holders = 0
         for h, b in pool.cached_hash_to_block.items():
-            assert b.block_hash == h
+            holders = pool.get_hash_holders(h)
+            assert holders[0] is b  # the primary is the min-id holder
+            assert all(x.block_hash == h for x in holders)
+            assert len({id(x) for x in holders}) == len(holders)
+            num_holders += len(holders)
+        assert num_holders == sum(1 for b in pool.blocks if b.block_hash is not None)
+        # Extra holders: only hashes with >= 2 holders, keyed by id, all above the primary.
+        for h, extra in pool._extra_holders.items():
+            assert extra and h in pool.cached_hash_to_block
+            assert all(i == x.block_id for i, x in extra.items())
+            assert min(extra) > pool.cached_hash_to_block[h].block_id
         if not pool.enable_caching:
             assert not pool.cached_hash_to_block
+            assert not pool._extra_holders
         # References held by simulated requests account for every ref count.
         counts = [0] * pool.num_blocks
         for req in self.held:
@@ -239,3 +267,118 @@ BlockPoolMachine.TestCase.settings = settings(
     max_examples=300, stateful_step_count=60, deadline=None, derandomize=True
 )
 TestBlockPoolDifferential = BlockPoolMachine.TestCase
+
+
+# --------------------------------------------------------------------------- commutation
+
+
+def full_state(pool: BlockPool) -> tuple[object, ...]:
+    return (
+        holder_ids(pool),
+        {h: b.block_id for h, b in pool.cached_hash_to_block.items()},
+        [b.block_hash for b in pool.blocks],
+        [b.block_id for b in pool.free_block_queue.get_all_free_blocks()],
+        [b.ref_cnt for b in pool.blocks],
+        pool.num_evictions,
+    )
+
+
+Target = tuple[str, int]  # ("old", block id) or ("new", k): the k-th block allocated
+
+
+@dataclass(frozen=True)
+class Scenario:
+    num_blocks: int
+    initial_hash: list[int | None]  # registered on every block before the frees
+    to_free: list[int]  # blocks freed, in this order (the rest stay in use)
+    sizes: list[int]  # allocate() calls
+    regs: list[tuple[Target, int]]  # register(target, hash)
+    order: list[tuple[str, int]]  # the interleaving: ("alloc", j) / ("reg", j)
+
+
+@st.composite
+def commute_scenarios(draw: st.DrawFn) -> Scenario:
+    """A pool state (some blocks in use, free blocks in random order, hashes on some of
+    both), allocation sizes, registrations and a random interleaving of the two."""
+    n = draw(st.integers(min_value=1, max_value=12))
+    small = st.integers(min_value=0, max_value=3)  # few hashes: duplicates are the norm
+    initial_hash = draw(st.lists(st.none() | small, min_size=n, max_size=n))
+    to_free = draw(st.permutations(range(n)))[: draw(st.integers(min_value=0, max_value=n))]
+    sizes = draw(st.lists(st.integers(min_value=0, max_value=3), max_size=6))
+    # Keep the sizes within the free blocks, so no allocation fails.
+    budget = len(to_free)
+    kept: list[int] = []
+    for k in sizes:
+        k = min(k, budget)
+        budget -= k
+        kept.append(k)
+    num_new = len(to_free) - budget
+    in_use = [i for i in range(n) if i not in to_free]
+    # A target is ("old", block id) for a block in use from the start, or ("new", k) for the
+    # k-th block the allocations hand out. Each target gets one hash (its own, if it has one).
+    targets = [("old", i) for i in in_use] + [("new", k) for k in range(num_new)]
+    regs: list[tuple[Target, int]] = []
+    if targets:
+        for t in draw(st.lists(st.sampled_from(targets), max_size=10)):
+            kind, x = t
+            own = initial_hash[x] if kind == "old" else None
+            regs.append((t, own if own is not None else draw(small)))
+    # Fix one hash per target (the first drawn), so no registration can be a misuse.
+    first: dict[Target, int] = {}
+    regs = [(t, first.setdefault(t, h)) for t, h in regs]
+    ops = [("alloc", j) for j in range(len(kept))] + [("reg", j) for j in range(len(regs))]
+    order = draw(st.permutations(ops))
+    return Scenario(n, initial_hash, to_free, kept, regs, order)
+
+
+def build_pool(n: int, initial_hash: list[int | None], to_free: list[int]) -> BlockPool:
+    pool = BlockPool(n)
+    blocks = pool.allocate(n)
+    assert blocks is not None
+    for b, h in zip(blocks, initial_hash, strict=True):
+        if h is not None:
+            pool.cache_block(b, h)
+    pool.free([pool.blocks[i] for i in to_free])
+    return pool
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(commute_scenarios())
+def test_registrations_commute_with_allocations(sc: Scenario) -> None:
+    regs = sc.regs
+    # Reference order: every allocation, then every registration (in one bulk call).
+    ref = build_pool(sc.num_blocks, sc.initial_hash, sc.to_free)
+    new: list[KVBlock] = []
+    for k in sc.sizes:
+        got = ref.allocate(k)
+        assert got is not None
+        new += got
+
+    def target(pool: BlockPool, new_blocks: list[KVBlock], t: Target) -> KVBlock:
+        kind, x = t
+        return pool.blocks[x] if kind == "old" else new_blocks[x]
+
+    ref.cache_blocks([target(ref, new, t) for t, _ in regs], [h for _, h in regs], 0, len(regs))
+
+    # The interleaving: a registration on a block not yet allocated waits for its allocation.
+    pool = build_pool(sc.num_blocks, sc.initial_hash, sc.to_free)
+    handed: list[KVBlock] = []
+    waiting: list[tuple[Target, int]] = []
+    for kind, j in sc.order:
+        if kind == "alloc":
+            got = pool.allocate(sc.sizes[j])
+            assert got is not None
+            handed += got
+            ready = [w for w in waiting if w[0][1] < len(handed)]
+            waiting = [w for w in waiting if w[0][1] >= len(handed)]
+        else:
+            t, h = regs[j]
+            if t[0] == "new" and t[1] >= len(handed):
+                waiting.append((t, h))
+                continue
+            ready = [(t, h)]
+        for t, h in ready:
+            pool.cache_block(target(pool, handed, t), h)
+    assert not waiting
+    assert [b.block_id for b in handed] == [b.block_id for b in new]
+    assert full_state(pool) == full_state(ref)

@@ -5,8 +5,24 @@ either *in use* (``ref_cnt > 0``: one or more requests hold it) or *free* (``ref
 it sits in the free queue). A free block keeps its ``block_hash``, so a later request with the
 same prefix can still hit it (:meth:`BlockPool.match_prefix` then :meth:`BlockPool.touch`
 takes it back out of the queue). Only when :meth:`BlockPool.allocate` pops a free block for
-new content is its hash dropped from the prefix map (lazy eviction, counted in
-``num_evictions``).
+new content is its hash dropped (lazy eviction, counted in ``num_evictions``).
+
+Prefix map — as in vLLM (``dict[hash, dict[block_id, block]]``), a hash may be held by
+*several* blocks at once (two requests computed the same block independently).
+:meth:`BlockPool.cache_block` always adds the block to its hash's *holders*, and eviction
+removes just the evicted block. Lookups (:meth:`BlockPool.get_cached_block`,
+:meth:`BlockPool.match_prefix`) return the holder with the smallest ``block_id``, a choice that
+does not depend on the order the holders were registered in. Representation, cheap for the
+common one-holder case::
+
+    cached_hash_to_block[h]      the primary holder of h: the one with the smallest block_id
+    _extra_holders[h]            {block_id: block} of the other holders of h; present only
+                                 while h has two or more holders (never empty)
+
+When the primary is evicted, the smallest-id extra holder is promoted. Because a
+registration only touches its own block and an eviction only removes the popped block, the
+final holder sets do not depend on how registrations on in-use blocks are interleaved with
+:meth:`BlockPool.allocate` calls (they commute; ``tests/kv/test_block_pool_props.py``).
 
 Free queue (:class:`FreeBlockQueue`) — an intrusive doubly linked list threaded through the
 blocks' own ``prev_free``/``next_free`` fields, between two sentinel blocks (``block_id -1``)::
@@ -35,13 +51,16 @@ Invariants (checked by ``tests/kv/test_block_pool_props.py`` after every step):
 
 * ``num_free_blocks + #{b : b.ref_cnt > 0} == num_blocks``; ``ref_cnt >= 0`` always.
 * A block is in the free queue iff ``ref_cnt == 0``; it appears there exactly once.
-* For every ``h -> b`` in the prefix map, ``b.block_hash == h``; conversely a block with
-  ``block_hash is not None`` is the value of its hash in the map (one block per hash).
+* Every block with ``block_hash == h`` is a holder of ``h`` (the primary or an extra one),
+  and every holder of ``h`` has ``block_hash == h``; a block holds at most one hash.
+* ``cached_hash_to_block[h]`` is the holder of ``h`` with the smallest ``block_id``;
+  ``_extra_holders`` has exactly the hashes with two or more holders, keyed by the other
+  holders' ids (all larger than the primary's).
 * With caching disabled the prefix map stays empty and no block ever has a hash.
 
-Misuse (double free, negative counts, re-hashing a cached block) is a bug in the caller and
-raises :class:`~kvsim.errors.SimulationError` at once; "not enough free blocks" is a normal
-outcome and is the return value ``None``.
+Misuse (double free, negative counts, giving a hashed block a different hash) is a bug in the
+caller and raises :class:`~kvsim.errors.SimulationError` at once; "not enough free blocks" is a
+normal outcome and is the return value ``None``.
 """
 
 from __future__ import annotations
@@ -181,6 +200,7 @@ class BlockPool:
     """
 
     __slots__ = (
+        "_extra_holders",
         "blocks",
         "cached_hash_to_block",
         "enable_caching",
@@ -196,8 +216,10 @@ class BlockPool:
         self.enable_caching: bool = enable_caching
         self.blocks: list[KVBlock] = [KVBlock(i) for i in range(num_blocks)]
         self.free_block_queue = FreeBlockQueue(self.blocks)
-        # hash -> the one block registered for it (in use or free-but-not-yet-reused).
+        # hash -> its primary holder: the smallest-id block holding it (in use or free).
         self.cached_hash_to_block: dict[int, KVBlock] = {}
+        # hash -> {block_id: block} of its other holders; only hashes with >= 2 holders.
+        self._extra_holders: dict[int, dict[int, KVBlock]] = {}
         self.num_evictions: int = 0
 
     # ------------------------------------------------------------------ counts
@@ -212,18 +234,38 @@ class BlockPool:
 
     @property
     def num_cached_blocks(self) -> int:
+        """Distinct hashes registered (a hash held by several blocks counts once)."""
         return len(self.cached_hash_to_block)
+
+    @property
+    def num_hashed_blocks(self) -> int:
+        """Blocks holding a hash (``>= num_cached_blocks``; O(#hashes with several holders))."""
+        return len(self.cached_hash_to_block) + sum(map(len, self._extra_holders.values()))
 
     # ------------------------------------------------------------------ prefix cache
 
     def get_cached_block(self, block_hash: int) -> KVBlock | None:
-        """The block registered for ``block_hash``, in use or free, else None. No side effect."""
+        """The smallest-id block holding ``block_hash``, in use or free, else None.
+
+        No side effect.
+        """
         return self.cached_hash_to_block.get(block_hash)
+
+    def get_hash_holders(self, block_hash: int) -> list[KVBlock]:
+        """Every block holding ``block_hash``, by increasing ``block_id`` (``[]`` if none)."""
+        primary = self.cached_hash_to_block.get(block_hash)
+        if primary is None:
+            return []
+        extra = self._extra_holders.get(block_hash)
+        if extra is None:
+            return [primary]
+        return [primary, *(extra[i] for i in sorted(extra))]
 
     def match_prefix(self, block_hashes: Sequence[int]) -> list[KVBlock]:
         """Blocks of the longest leading run of ``block_hashes`` present in the prefix map.
 
-        No side effect: the caller :meth:`touch`-es the blocks it decides to use.
+        For each hash the smallest-id holder is returned. No side effect: the caller
+        :meth:`touch`-es the blocks it decides to use.
         """
         hash_to_block = self.cached_hash_to_block
         out: list[KVBlock] = []
@@ -235,11 +277,11 @@ class BlockPool:
         return out
 
     def cache_block(self, block: KVBlock, block_hash: int) -> None:
-        """Register a full block under ``block_hash``.
+        """Register a full block as a holder of ``block_hash``.
 
-        If the hash is already registered to another block, the existing mapping wins and
-        ``block`` stays an uncached duplicate. Re-registering a block under its own hash is a
-        no-op; giving a hashed block a different hash raises :class:`SimulationError`.
+        The block is added even if other blocks already hold the hash (lookups then return
+        the smallest-id holder). Re-registering a block under its own hash is a no-op;
+        giving a hashed block a different hash raises :class:`SimulationError`.
         """
         if not self.enable_caching:
             return
@@ -250,11 +292,20 @@ class BlockPool:
                     f"block {block.block_id} already cached as {current}, not {block_hash}"
                 )
             return
-        hash_to_block = self.cached_hash_to_block
-        if block_hash in hash_to_block:
-            return
-        hash_to_block[block_hash] = block
         block.block_hash = block_hash
+        hash_to_block = self.cached_hash_to_block
+        primary = hash_to_block.get(block_hash)
+        if primary is None:
+            hash_to_block[block_hash] = block
+            return
+        extra = self._extra_holders.get(block_hash)
+        if extra is None:
+            extra = self._extra_holders[block_hash] = {}
+        if block.block_id < primary.block_id:
+            hash_to_block[block_hash] = block
+            extra[primary.block_id] = primary
+        else:
+            extra[block.block_id] = block
 
     def cache_blocks(
         self, blocks: Sequence[KVBlock], block_hashes: Sequence[int], start: int, stop: int
@@ -281,7 +332,11 @@ class BlockPool:
             return False
         for block in self.cached_hash_to_block.values():
             block.block_hash = None
+        for extra in self._extra_holders.values():
+            for block in extra.values():
+                block.block_hash = None
         self.cached_hash_to_block.clear()
+        self._extra_holders.clear()
         return True
 
     # ------------------------------------------------------------------ ref counting
@@ -298,7 +353,8 @@ class BlockPool:
         """Pop ``num_blocks`` blocks from the front of the free queue, each with ``ref_cnt`` 1.
 
         Returns None, with no side effect, if fewer are free. A popped block that still holds
-        a hash is evicted from the prefix map (counted in ``num_evictions``).
+        a hash is removed from that hash's holders (counted in ``num_evictions``); other
+        holders of the hash stay cached.
         """
         queue = self.free_block_queue
         if num_blocks > queue.num_free_blocks:
@@ -306,6 +362,8 @@ class BlockPool:
         if num_blocks < 0:
             raise SimulationError(f"allocate({num_blocks}): negative block count")
         # Fused FreeBlockQueue.popleft_n + per-block bookkeeping: one walk, one relink.
+        hash_to_block = self.cached_hash_to_block
+        extra_holders = self._extra_holders
         head = queue._head
         block = head.next_free
         blocks: list[KVBlock] = []
@@ -316,7 +374,13 @@ class BlockPool:
             block.prev_free = block.next_free = None
             block_hash = block.block_hash
             if block_hash is not None:
-                self._evict(block, block_hash)
+                # Fast path: the block is the hash's only holder.
+                if hash_to_block.get(block_hash) is block and block_hash not in extra_holders:
+                    del hash_to_block[block_hash]
+                else:
+                    self._evict_shared(block, block_hash)
+                block.block_hash = None
+                self.num_evictions += 1
             block.ref_cnt = 1
             block = nxt
         assert block is not None
@@ -355,11 +419,22 @@ class BlockPool:
 
     # ------------------------------------------------------------------ internals
 
-    def _evict(self, block: KVBlock, block_hash: int) -> None:
-        if self.cached_hash_to_block.pop(block_hash, None) is not block:
+    def _evict_shared(self, block: KVBlock, block_hash: int) -> None:
+        """Remove ``block`` from the holders of ``block_hash`` when it is not the only one
+        (the caller clears ``block.block_hash``). Promotes the smallest-id extra holder if
+        ``block`` was the primary."""
+        hash_to_block = self.cached_hash_to_block
+        primary = hash_to_block.get(block_hash)
+        extra = self._extra_holders.get(block_hash)
+        if primary is None or extra is None:
             raise SimulationError(f"block {block.block_id} had hash {block_hash} not mapped to it")
-        block.block_hash = None
-        self.num_evictions += 1
+        if primary is block:
+            new_id = min(extra)
+            hash_to_block[block_hash] = extra.pop(new_id)
+        elif extra.pop(block.block_id, None) is not block:
+            raise SimulationError(f"block {block.block_id} had hash {block_hash} not mapped to it")
+        if not extra:
+            del self._extra_holders[block_hash]
 
     def _undo_free(self, blocks: Sequence[KVBlock], n: int) -> None:
         """Roll back the first ``n`` decrements of a failed :meth:`free` (error path only)."""

@@ -401,9 +401,7 @@ class Instance:
                 for i, s in enumerate(running)
                 if (f := len(s.blocks) * bs - s.num_computed) <= last
             ]
-            if registering and self._span_registration_conflicts(n):
-                self._replay_span_blocks(needy, n)
-            elif needy:
+            if needy:
                 self._allocate_span_blocks(needy, last)
         for s in running:
             s.num_computed += n
@@ -419,7 +417,9 @@ class Instance:
 
     def _cache_decoded_blocks(self) -> None:
         """Register blocks that decode steps filled, for sequences whose request carries
-        hashes past its prompt (multi-turn conversations)."""
+        hashes past its prompt (multi-turn conversations). Doing this once at the end of a
+        span, after the span's allocations, equals exact stepping because the block pool's
+        registrations of in-use blocks commute with allocations (see kv/block_pool.py)."""
         bs = self.block_size
         pool = self.pool
         for s in self.running:
@@ -428,48 +428,6 @@ class Instance:
                 if upto > s.num_cached_blocks:
                     pool.cache_blocks(s.blocks, s.hashes, s.num_cached_blocks, upto)
                     s.num_cached_blocks = upto
-
-    def _span_registration_conflicts(self, n: int) -> bool:
-        """Whether some hash the span will register is already cached or registered twice
-        (only then does the interleaving of allocations and registrations matter)."""
-        bs = self.block_size
-        cached = self.pool.cached_hash_to_block
-        seen: set[int] = set()
-        for s in self.running:
-            upto = min(len(s.hashes), (s.num_computed + n) // bs)
-            for j in range(s.num_cached_blocks, upto):
-                h = s.hashes[j]
-                if h in cached or h in seen:
-                    return True
-                seen.add(h)
-        return False
-
-    def _replay_span_blocks(self, needy: list[tuple[int, int]], n: int) -> None:
-        """Allocations and decode-block registrations of an ``n``-step span, interleaved as
-        exact stepping does them (step k: allocations by position, then the blocks that
-        became full, by position). The order matters when a registration meets a cached
-        duplicate that an allocation of the same span evicts."""
-        bs = self.block_size
-        pool = self.pool
-        running = self.running
-        events: list[tuple[int, int, int, int]] = [
-            (f + m * bs, 0, i, 0) for f, i in needy for m in range((n - 1 - f) // bs + 1)
-        ]
-        for i, s in enumerate(running):
-            upto = min(len(s.hashes), (s.num_computed + n) // bs)
-            for j in range(s.num_cached_blocks, upto):
-                events.append((max(0, (j + 1) * bs - s.num_computed - 1), 1, i, j))
-        events.sort()
-        for _k, kind, i, j in events:
-            s = running[i]
-            if kind == 0:
-                block = pool.allocate(1)
-                if block is None:
-                    raise SimulationError("span block demand exceeded the free blocks")
-                s.blocks.append(block[0])
-            else:
-                pool.cache_block(s.blocks[j], s.hashes[j])
-                s.num_cached_blocks = j + 1
 
     def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
         bs = self.block_size
