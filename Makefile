@@ -23,9 +23,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/kvsim run --preset default --out runs/default
 
-## test: set up .venv with dev extras, lint, run the test suite
+## test: set up .venv with dev extras, lint (ruff, mypy), run the test suite
 test: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src/kvsim
 	$(BIN)/python -m pytest
 
 bench: $(STAMP_RUN)

@@ -1,5 +1,5 @@
 """Synthetic generator: exact small cases, arrival statistics, prefix sharing, sessions,
-output block hashes."""
+output block hashes (synthesised only for a turn that a later turn of its session follows)."""
 
 from __future__ import annotations
 
@@ -38,10 +38,34 @@ def conversation(r: Request) -> tuple[int, ...]:
 
 
 def by_session(requests: list[Request]) -> dict[int, list[Request]]:
+    """Requests per session, in turn order (arrival order is turn order within a session)."""
     out: dict[int, list[Request]] = defaultdict(list)
     for r in requests:
         out[r.session_id].append(r)
     return out
+
+
+def last_turn_ids(requests: list[Request]) -> set[int]:
+    """Ids of the requests no later turn follows: each session's last turn, and every
+    session-less request (``session_id == -1``)."""
+    last = {r.request_id for r in requests if r.session_id == -1}
+    last |= {turns[-1].request_id for sid, turns in by_session(requests).items() if sid != -1}
+    return last
+
+
+def assert_output_lengths(requests: list[Request]) -> None:
+    """Non-last turn: one output hash per full block completed by the output, so prompt +
+    output hashes cover ``(p + o) // bs`` blocks. Last turn / session-less: none at all."""
+    last = last_turn_ids(requests)
+    for r in requests:
+        bs = r.hash_block_size
+        p, conv = r.prompt_tokens, r.prompt_tokens + r.output_tokens
+        assert len(r.block_hashes) == p // bs
+        if r.request_id in last:
+            assert r.output_block_hashes == ()
+        else:
+            assert len(r.output_block_hashes) == conv // bs - p // bs
+            assert len(conversation(r)) == conv // bs
 
 
 # --- exact small workloads -------------------------------------------------------------------
@@ -67,6 +91,7 @@ def test_constant_fixed_workload_is_exact() -> None:
             session_id=-1,
             block_hashes=(mix64(2 * r, 16), mix64(2 * r, 32)),
             hash_block_size=16,
+            output_block_hashes=(),  # session-less: no later turn
             synthetic_hashes=True,
         )
         for r in range(3)
@@ -79,12 +104,66 @@ def test_output_block_hashes_exact_without_sessions() -> None:
         num_requests=3, rate=1.0, arrival="constant", prompt=fixed(40), output=fixed(30)
     )
     reqs = generate(cfg, np.random.default_rng(0))
-    # conversation = 70 tokens: blocks ending at 48 and 64 hold their last token in the output
-    # (segment 2r + 1); the block ending at 32 is the prompt's
+    # conversation = 70 tokens: the output completes the blocks ending at 48 and 64, but no
+    # later turn can hit them, so they are not hashed
+    assert len(reqs) == 3
     for r in reqs:
         rid = r.request_id
+        assert r.session_id == -1
         assert r.block_hashes == (mix64(2 * rid, 16), mix64(2 * rid, 32))
-        assert r.output_block_hashes == (mix64(2 * rid + 1, 48), mix64(2 * rid + 1, 64))
+        assert r.output_block_hashes == ()
+
+
+def test_output_block_hashes_exact_sessions_only_before_a_later_turn() -> None:
+    cfg = SyntheticWorkload(
+        num_requests=8,
+        rate=1.0,
+        arrival="constant",
+        prompt=fixed(40),
+        output=fixed(30),
+        sessions=SessionSpec(turns=fixed(3), think_time_s=0.0),
+    )
+    reqs = generate(cfg, np.random.default_rng(0))
+    # sessions 0, 1 have 3 turns, session 2 is truncated to 2; request r (session-major =
+    # arrival order here) has message segment 2r and output segment 2r + 1. Per session:
+    # [msg1 0:40][out1 40:70][msg2 70:110][out2 110:140][msg3 140:180][out3 180:210]
+    assert [r.session_id for r in reqs] == [0, 0, 0, 1, 1, 1, 2, 2]
+    for s, first in ((0, 0), (1, 3), (2, 6)):
+        t = reqs[first : first + 3]
+        assert all(r.session_id == s for r in t)
+        m1, o1, m2, o2, m3 = (2 * first + k for k in range(5))
+        # turn 1: prompt 40 -> 2 blocks; its output completes blocks ending at 48, 64
+        assert t[0].prompt_tokens == 40
+        assert t[0].block_hashes == (mix64(m1, 16), mix64(m1, 32))
+        assert t[0].output_block_hashes == (mix64(o1, 48), mix64(o1, 64))
+        # turn 2: prompt 110 -> 6 blocks (80, 96 end in msg2)
+        turn2_prompt = (
+            mix64(m1, 16),
+            mix64(m1, 32),
+            mix64(o1, 48),
+            mix64(o1, 64),
+            mix64(m2, 80),
+            mix64(m2, 96),
+        )
+        assert t[1].prompt_tokens == 110
+        assert t[1].block_hashes == turn2_prompt
+        if s == 2:  # truncated session: turn 2 is its last
+            assert len(t) == 2
+            assert t[1].output_block_hashes == ()
+            continue
+        # (110 + 30) // 16 = 8 blocks: those ending at 112, 128 end in out2
+        assert t[1].output_block_hashes == (mix64(o2, 112), mix64(o2, 128))
+        # turn 3 (last): prompt 180 -> 11 blocks; out3's blocks (192, 208) are not hashed
+        assert t[2].prompt_tokens == 180
+        assert t[2].block_hashes == (
+            *turn2_prompt,
+            mix64(o2, 112),
+            mix64(o2, 128),
+            mix64(m3, 144),
+            mix64(m3, 160),
+            mix64(m3, 176),
+        )
+        assert t[2].output_block_hashes == ()
 
 
 def test_output_block_hashes_exact_session_with_system_prompt() -> None:
@@ -102,7 +181,9 @@ def test_output_block_hashes_exact_session_with_system_prompt() -> None:
     assert t1.block_hashes == (mix64(1, 16),)
     assert t1.output_block_hashes == (mix64(2, 32), mix64(2, 48))
     assert t2.block_hashes == (mix64(1, 16), mix64(2, 32), mix64(2, 48), mix64(3, 64))
-    assert t2.output_block_hashes == (mix64(4, 80),)
+    assert t2.block_hashes[:3] == t1.block_hashes + t1.output_block_hashes  # (30 + 20) // 16
+    # the last turn: out2 completes the block ending at 80, but nothing follows to hit it
+    assert t2.output_block_hashes == ()
 
 
 def test_vectorised_hash_matches_scalar_reference() -> None:
@@ -162,12 +243,18 @@ def test_output_block_hash_lengths(bs: int, with_sessions: bool) -> None:
         update={"hash_block_size": bs, "sessions": RICH.sessions if with_sessions else None}
     )
     reqs = generate(cfg, np.random.default_rng(3))
+    assert all(r.hash_block_size == bs for r in reqs)
+    assert_output_lengths(reqs)
+    last = last_turn_ids(reqs)
     for r in reqs:
-        conv = r.prompt_tokens + r.output_tokens
-        assert len(r.output_block_hashes) == conv // bs - r.prompt_tokens // bs
-        assert len(conversation(r)) == conv // bs
         assert all(0 <= h < 2**63 for h in r.output_block_hashes)
-    assert any(r.output_block_hashes for r in reqs)
+    if with_sessions:
+        assert 0 < len(last) < len(reqs)
+        # non-last turns do get output hashes, wherever the output completes a block
+        assert any(r.output_block_hashes for r in reqs if r.request_id not in last)
+    else:
+        assert len(last) == len(reqs)
+        assert all(r.output_block_hashes == () for r in reqs)
 
 
 # --- arrival statistics -----------------------------------------------------------------------
@@ -287,14 +374,16 @@ def test_next_turn_starts_with_previous_conversation(bs: int, prefix_tokens: int
             assert len(conv) == (prev.prompt_tokens + prev.output_tokens) // bs
             assert cur.block_hashes[: len(conv)] == conv
             pairs += 1
+        assert turns[-1].output_block_hashes == ()
     assert pairs > 500
 
 
 def test_session_block_identity() -> None:
     """Within a session every turn is a prefix of one conversation: block i is the same in
-    all turns that have it (output blocks included); across sessions (no system prompt)
-    nothing is shared."""
+    all turns that have it (non-last turns' output blocks included); across sessions (no
+    system prompt) nothing is shared."""
     reqs = generate(session_cfg(), np.random.default_rng(2))
+    assert_output_lengths(reqs)
     owner: dict[int, tuple[int, int]] = {}
     for r in reqs:
         for i, h in enumerate(conversation(r)):
@@ -303,24 +392,31 @@ def test_session_block_identity() -> None:
 
 def test_output_hashes_are_never_shared_between_outputs() -> None:
     """Each output is new content: no two requests share an output hash, even with system
-    prompts and sessions. Within a session, turn k's output hashes reappear only in later
-    turns' prompts (the re-sent conversation); without sessions, nowhere."""
+    prompts and sessions. Within a session, turn k's output hashes reappear exactly in the
+    prompts of turns k + 1 .. T (the re-sent conversation) and nowhere else; the last turn
+    and session-less requests have none."""
     prefix = SharedPrefixSpec(num_prefixes=1, tokens=64, fraction=1.0)
-    for sessions in (True, False):
-        cfg = session_cfg(num_requests=1000, hash_block_size=4, shared_prefix=prefix)
-        if not sessions:
-            cfg = cfg.model_copy(update={"sessions": None})
-        reqs = generate(cfg, np.random.default_rng(11))
-        outputs = [h for r in reqs for h in r.output_block_hashes]
-        assert len(outputs) > 1000
-        assert len(set(outputs)) == len(outputs)
-        owner = {h: r for r in reqs for h in r.output_block_hashes}
-        for r in reqs:
-            for h in r.block_hashes:
-                if h in owner:
-                    assert sessions
-                    assert owner[h].session_id == r.session_id
-                    assert owner[h].arrival_s <= r.arrival_s and owner[h] is not r
+    cfg = session_cfg(num_requests=1000, hash_block_size=4, shared_prefix=prefix)
+    reqs = generate(cfg, np.random.default_rng(11))
+    assert_output_lengths(reqs)
+    outputs = [h for r in reqs for h in r.output_block_hashes]
+    assert len(outputs) > 1000
+    assert len(set(outputs)) == len(outputs)
+    # every output hash vs. the prompts holding it: exactly its own session's later turns
+    holders: dict[int, set[int]] = defaultdict(set)
+    for r in reqs:
+        for h in r.block_hashes:
+            holders[h].add(r.request_id)
+    for turns in by_session(reqs).values():
+        for k, r in enumerate(turns):
+            later = {t.request_id for t in turns[k + 1 :]}
+            for h in r.output_block_hashes:
+                assert holders[h] == later
+        assert turns[-1].output_block_hashes == ()
+
+    flat = generate(cfg.model_copy(update={"sessions": None}), np.random.default_rng(11))
+    assert len(flat) == 1000 and all(r.session_id == -1 for r in flat)
+    assert all(r.output_block_hashes == () for r in flat)
 
 
 def test_session_starts_follow_arrival_process_and_truncation() -> None:
@@ -399,26 +495,37 @@ def test_hashes_are_prefix_chained(
     reqs = generate(cfg, np.random.default_rng(seed))
     assert len(reqs) == n
     assert_prefix_chained(reqs)
+    # non-last turns: (p + o) // bs prompt + output hashes; last / session-less: prompt only
+    assert_output_lengths(reqs)
     for r in reqs:
-        assert len(r.block_hashes) == r.prompt_tokens // bs
-        assert len(conversation(r)) == (r.prompt_tokens + r.output_tokens) // bs
         assert all(0 <= h < 2**63 for h in conversation(r))
+    if turns is None:
+        assert all(r.output_block_hashes == () for r in reqs)
     # the next turn re-sends the conversation: its leading hashes are the previous turn's
     # prompt + output hashes
-    if turns is not None:
+    else:
         for session in by_session(reqs).values():
             for prev, cur in itertools.pairwise(session):
                 conv = conversation(prev)
+                assert len(conv) == (prev.prompt_tokens + prev.output_tokens) // bs
                 assert cur.block_hashes[: len(conv)] == conv
-    # outputs are fresh content: no output hash belongs to two requests
+            assert session[-1].output_block_hashes == ()
+    # outputs are fresh content: no output hash belongs to two requests, and one appears
+    # in no prompt but those of its own session's later turns
     outputs = [h for r in reqs for h in r.output_block_hashes]
     assert len(set(outputs)) == len(outputs)
+    owner = {h: r for r in reqs for h in r.output_block_hashes}
+    for r in reqs:
+        for h in r.block_hashes:
+            if h in owner:
+                assert owner[h].session_id == r.session_id != -1
+                assert owner[h].arrival_s <= r.arrival_s and owner[h] is not r
     # across sessions only a system prompt's full blocks can be shared
     max_shared = 0 if prefix is None else prefix[1] // bs
     heads: dict[int, tuple[int, ...]] = {}
     for r in reqs:
         key = r.session_id if turns is not None else r.request_id
-        heads[key] = conversation(r)  # the last turn's conversation holds all the others
+        heads[key] = conversation(r)  # the last turn's prompt holds every earlier conversation
     values = list(heads.values())
     for i, a in enumerate(values):
         for b in values[i + 1 :]:

@@ -337,18 +337,23 @@ class Instance:
         """(steps the pure-decode batch can run before its composition changes, steps until
         its first completion)."""
         bs = self.block_size
-        running = self.running
-        n_fin = min(s.req.output_tokens - s.num_output for s in running)
-        n_reg = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
+        n_fin = 1 << 62
+        firsts: list[int] = []
         # step k (0-based) of the span needs a new block for seq i iff k >= firsts[i] and
         # (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1).
-        last = n_fin - 1
-        firsts = [f for s in running if (f := len(s.blocks) * bs - s.num_computed) <= last]
+        for s in self.running:
+            left = s.req.output_tokens - s.num_output
+            if left < n_fin:
+                n_fin = left
+            firsts.append(len(s.blocks) * bs - s.num_computed)
+        n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
+        last = n - 1
+        firsts = [f for f in firsts if f <= last]
         if not firsts:
-            return n_reg, n_fin
+            return n, n_fin
         free = self.pool.num_free_blocks
         if _block_demand(firsts, bs, last) <= free:
-            return n_reg, n_fin
+            return n, n_fin
         lo, hi = 1, last  # largest n with demand(n - 1) <= free; demand(0) == 0
         while lo < hi:
             mid = (lo + hi + 1) >> 1
@@ -356,7 +361,7 @@ class Instance:
                 lo = mid
             else:
                 hi = mid - 1
-        return min(lo, n_reg), n_fin
+        return lo, n_fin
 
     def _steps_until_head_gains_a_hit(self, n: int) -> int:
         """Cap ``n`` at the step after which a running sequence registers a decode-filled
@@ -392,21 +397,21 @@ class Instance:
         needed in the order exact stepping would (by step, then running-list position)."""
         n = span.num_steps
         running = self.running
-        registering = self.caching and any(s.num_cached_blocks < len(s.hashes) for s in running)
-        if n > 1:
-            bs = self.block_size
-            last = n - 1
-            needy = [
-                (f, i)
-                for i, s in enumerate(running)
-                if (f := len(s.blocks) * bs - s.num_computed) <= last
-            ]
-            if needy:
-                self._allocate_span_blocks(needy, last)
-        for s in running:
+        bs = self.block_size
+        last = n - 1
+        needy: list[tuple[int, int]] = []
+        registering = False
+        for i, s in enumerate(running):
+            f = len(s.blocks) * bs - s.num_computed
+            if f <= last:
+                needy.append((f, i))
             s.num_computed += n
             s.num_output += n
-        if registering:
+            if s.num_cached_blocks < len(s.hashes):
+                registering = True
+        if needy:
+            self._allocate_span_blocks(needy, last)
+        if registering and self.caching:
             self._cache_decoded_blocks()
         self.tokens_generated += n * len(running)
         used = self.pool.num_used_blocks
@@ -430,13 +435,17 @@ class Instance:
                     s.num_cached_blocks = upto
 
     def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
+        """Blocks for steps 1..last of a span: sequence ``i`` (running position) first needs
+        one at step ``f`` and then every ``bs`` steps; ``needy`` holds ``(f, i)``."""
         bs = self.block_size
         running = self.running
         counts = [(last - f) // bs + 1 for f, _ in needy]
         blocks = self.pool.allocate(sum(counts))
         if blocks is None:
             raise SimulationError("span block demand exceeded the free blocks")
-        if max(f for f, _ in needy) <= bs:
+        if len(needy) == 1:
+            running[needy[0][1]].blocks.extend(blocks)
+        elif max(f for f, _ in needy) <= bs:
             # each sequence needs one block per bs-step round, always in the same order
             order = sorted(range(len(needy)), key=needy.__getitem__)
             it = iter(blocks)

@@ -23,8 +23,11 @@ class Request:
       * ``output_block_hashes`` (optional) continue the chain past the prompt: together,
         ``block_hashes + output_block_hashes`` are the hashes of the full blocks of the
         conversation ``prompt + output`` (``(prompt + output) // hash_block_size`` of them at
-        most). Only a generator that knows the next turn's prompt can provide them (multi-turn
-        sessions); the engine then caches decode-filled blocks too, as vLLM does.
+        most). Only a generator that knows the next turn's prompt can provide them, and only
+        a request that a later turn of its session follows needs them (that turn re-sends
+        the conversation and can hit the decode-filled blocks; the engine then caches them,
+        as vLLM does). The synthetic generator gives them to exactly those turns; a
+        session's last turn, a session-less request and a trace request have ``()``.
     """
 
     request_id: int

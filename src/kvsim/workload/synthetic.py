@@ -19,11 +19,15 @@ output segments -> unique ids after them), and block hashes come from
   starts with all ``floor((prompt_k + output_k) / bs)`` full blocks of turn ``k``'s
   prompt + output (the conversation so far), not only with turn ``k``'s prompt blocks.
 
-Every request also carries ``output_block_hashes``: the hashes of the full blocks of its
-conversation ``prompt + output`` past its prompt blocks, by the same rule (a block whose last
-token is in ``out k`` gets that output segment's id). So turn ``k + 1``'s leading blocks equal
-turn ``k``'s ``block_hashes + output_block_hashes``; a last turn's (or a session-less
-request's) output blocks are hashed all the same, and are shared with nothing.
+A request that a later turn of its session follows also carries ``output_block_hashes``: the
+hashes of the full blocks of its conversation ``prompt + output`` past its prompt blocks
+(``(prompt + output) // bs - prompt // bs`` of them), by the same rule (a block whose last
+token is in ``out k`` gets that output segment's id). So for every non-last turn ``k``,
+``block_hashes + output_block_hashes`` is exactly turn ``k + 1``'s leading
+``(prompt_k + output_k) // bs`` hashes. The engine only needs them so the next turn can hit
+blocks filled during decode, so a session's last turn, and every request of a workload
+without ``sessions``, gets ``output_block_hashes == ()`` (its output blocks could be hit by
+nothing). An output hash appears in no prompt but those of its own session's later turns.
 
 Randomness is drawn from ``rng`` in a fixed order (turn counts, session start gaps, message
 lengths, output lengths, prefix use, prefix choice, think times), so the same config and
@@ -75,8 +79,10 @@ def generate(cfg: SyntheticWorkload, rng: np.random.Generator) -> list[Request]:
     starts follow ``cfg.arrival`` at ``cfg.rate`` with the first at t = 0; turn ``k + 1``
     arrives an exponential think time (mean ``think_time_s``) after turn ``k``'s arrival.
     All hashes are synthesised (``synthetic_hashes=True``) at ``cfg.hash_block_size``, for
-    the prompt (``block_hashes``) and for the blocks completed by the output
-    (``output_block_hashes``).
+    the prompt (``block_hashes``) and, only for a turn a later turn of its session follows,
+    for the blocks completed by the output (``output_block_hashes``, which then equal the
+    next turn's prompt hashes at those positions). A session's last turn and every request
+    without ``cfg.sessions`` get ``output_block_hashes == ()``.
     """
     layout = _layout(cfg, rng)
     hashes, output_hashes = _block_hashes(layout, cfg.hash_block_size)
@@ -175,7 +181,8 @@ def _block_hashes(
     + output: a turn's prompt + output ends before the next turn's prompt does), and each turn
     takes two adjacent slices, ``[0, prompt // bs)`` and ``[prompt // bs, (prompt + output) //
     bs)``, so turns share the int objects (turn ``k``'s output hashes *are* the matching
-    prompt hashes of turn ``k + 1``).
+    prompt hashes of turn ``k + 1``). A session's last turn (every session-less request)
+    takes an empty second slice: no later turn can hit its output blocks.
 
     Block ``i`` ends at token ``e = (i + 1) * block_size`` and takes the id of the segment
     holding its last token ``e - 1``. A segment covering conversation tokens ``[a, b)`` holds
@@ -213,6 +220,9 @@ def _block_hashes(
     start = block_start[layout.session]
     prompt_blocks = layout.prompt // block_size
     output_blocks = (layout.prompt + layout.output) // block_size - prompt_blocks
+    # A session's last turn (every session-less request) has no later turn to hit its output
+    # blocks: leave them unhashed, which changes no hit and saves the engine registering them.
+    output_blocks[last] = 0
     # one call (one ``tolist``) for both kinds of slice, so they share the int objects
     slices = leading_slices(
         flat,
