@@ -159,9 +159,21 @@ class Instance:
     # ------------------------------------------------------------------ scheduling
     def _schedule(self, now: float) -> None:
         """Form the next batch at ``now`` and schedule its end (one step or a span)."""
-        batch: list[tuple[Seq, int]] = []
-        cost = _StepCost()
-        preempted = self._schedule_running(now, batch, cost)
+        decode = self._decode_all() if self.running else None
+        if decode is not None and not self._head_admissible_soon():
+            self._start_span(now, *decode)
+            return
+        batch: list[tuple[Seq, int]]
+        if decode is not None:  # every running seq decodes; someone may join
+            b = len(self.running)
+            batch = [(s, 1) for s in self.running]
+            kv_read = decode[0]
+            cost = _StepCost(b, float(kv_read), kv_read, 0, self.max_num_batched_tokens - b)
+            preempted = False
+        else:
+            batch = []
+            cost = _StepCost()
+            preempted = self._schedule_running(now, batch, cost)
         admitted = False
         if not preempted:
             admitted = self._admit_waiting(now, batch, cost)
@@ -169,29 +181,101 @@ class Instance:
             if self.waiting:
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
             return
+        if decode is not None and not admitted:
+            self._start_span(now, *decode)
+            return
+        if cost.all_decode and not admitted and not preempted and len(batch) == len(self.running):
+            kv_read, n_fin, firsts = self._decode_stats()
+            self._start_span(now, kv_read, n_fin, firsts)
+            return
         self._batch = batch
+        self._span = None
+        tm = self.tm
+        self._begin(
+            now,
+            now
+            + tm.step_time(cost.tokens, cost.attn, cost.kv_read)
+            + cost.swap_tokens * tm.swap_sec_per_token,
+        )
+
+    def _begin(self, now: float, end_s: float) -> None:
         self._busy = True
         self._step_start_s = now
+        self._step_end_s = end_s
         self.num_steps += 1
         used = self.pool.num_used_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
-        if cost.all_decode and not admitted and not preempted and len(batch) == len(self.running):
-            n, n_fin = (1, 1) if self.exact_steps else self._span_length()
-            self._span_fin = n_fin
-            span = DecodeSpan.plan(self.tm, now, len(batch), cost.kv_read, n)
-            self._span = span
-            self._step_end_s = span.end_time(n)
-        else:
-            self._span = None
-            tm = self.tm
-            self._step_end_s = (
-                now
-                + tm.step_time(cost.tokens, cost.attn, cost.kv_read)
-                + cost.swap_tokens * tm.swap_sec_per_token
-            )
         self._version += 1
-        self.loop.push(self._step_end_s, Phase.STEP_END, self._on_step_end, self._version)
+        self.loop.push(end_s, Phase.STEP_END, self._on_step_end, self._version)
+
+    def _start_span(self, now: float, kv_read: int, n_fin: int, firsts: list[int]) -> None:
+        """Plan a pure-decode span over every running sequence (step 0 already allocated)."""
+        if self.exact_steps:
+            n = n_fin = 1
+        else:
+            n = self._span_length(n_fin, firsts)
+        self._span_fin = n_fin
+        span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
+        self._span = span
+        self._begin(now, span.end_time(n))
+
+    def _head_admissible_soon(self) -> bool:
+        """Whether the waiting head might be admitted this step (cheap necessary checks)."""
+        return bool(self.waiting) and (
+            len(self.running) < self.max_num_seqs
+            and len(self.running) < self.max_num_batched_tokens
+        )
+
+    def _decode_all(self) -> tuple[int, int, list[int]] | None:
+        """If every running sequence is decoding and each can get its next block, allocate
+        step 0 and return (total context, steps to the first completion, per-seq first step
+        needing a new block). Otherwise None, with nothing allocated, and the general
+        scheduler (which can preempt) takes over."""
+        running = self.running
+        if len(running) > self.max_num_batched_tokens:
+            return None
+        bs = self.block_size
+        pool = self.pool
+        kv_read = 0
+        n_fin = 1 << 62
+        firsts: list[int] = []
+        full: list[Seq] = []
+        for s in running:
+            p = s.num_computed
+            if p < s.prefill_target:
+                return None
+            room = len(s.blocks) * bs - p
+            if room <= 0:  # the step writes token p + 1: one more block
+                full.append(s)
+                room += bs
+            firsts.append(room)
+            kv_read += p + 1
+            left = s.req.output_tokens - s.num_output
+            if left < n_fin:
+                n_fin = left
+        if full:
+            # one pop of len(full) blocks hands them out in running order, as the general
+            # scheduler's one-by-one allocation would; None (no side effect) lets it take over
+            blocks = pool.allocate(len(full))
+            if blocks is None:
+                return None
+            for s, block in zip(full, blocks, strict=True):
+                s.blocks.append(block)
+        return kv_read, n_fin, firsts
+
+    def _decode_stats(self) -> tuple[int, int, list[int]]:
+        """(total context, steps to first completion, firsts) of an all-decode batch whose
+        step-0 blocks are allocated."""
+        bs = self.block_size
+        kv_read = 0
+        n_fin = 1 << 62
+        firsts: list[int] = []
+        for s in self.running:
+            kv_read += s.num_computed + 1
+            firsts.append(len(s.blocks) * bs - s.num_computed)
+            n_fin = min(n_fin, s.req.output_tokens - s.num_output)
+        return kv_read, n_fin, firsts
 
     def _schedule_running(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
         """Give running sequences their next chunk, preempting from the back when blocks run
@@ -333,27 +417,22 @@ class Instance:
         self.pool.free(blocks)
         seq.blocks = []
 
-    def _span_length(self) -> tuple[int, int]:
-        """(steps the pure-decode batch can run before its composition changes, steps until
-        its first completion)."""
+    def _span_length(self, n_fin: int, firsts: list[int]) -> int:
+        """Steps the pure-decode batch can run before its composition changes: up to its first
+        completion, before the first step whose new blocks exceed the free ones, and no later
+        than the step after which the blocked waiting head could gain a prefix hit.
+
+        Step k (0-based) needs a new block for seq i iff k >= firsts[i] and
+        (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1)."""
         bs = self.block_size
-        n_fin = 1 << 62
-        firsts: list[int] = []
-        # step k (0-based) of the span needs a new block for seq i iff k >= firsts[i] and
-        # (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1).
-        for s in self.running:
-            left = s.req.output_tokens - s.num_output
-            if left < n_fin:
-                n_fin = left
-            firsts.append(len(s.blocks) * bs - s.num_computed)
         n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
         last = n - 1
         firsts = [f for f in firsts if f <= last]
         if not firsts:
-            return n, n_fin
+            return n
         free = self.pool.num_free_blocks
         if _block_demand(firsts, bs, last) <= free:
-            return n, n_fin
+            return n
         lo, hi = 1, last  # largest n with demand(n - 1) <= free; demand(0) == 0
         while lo < hi:
             mid = (lo + hi + 1) >> 1
@@ -361,7 +440,7 @@ class Instance:
                 lo = mid
             else:
                 hi = mid - 1
-        return lo, n_fin
+        return lo
 
     def _steps_until_head_gains_a_hit(self, n: int) -> int:
         """Cap ``n`` at the step after which a running sequence registers a decode-filled
