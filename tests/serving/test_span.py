@@ -79,3 +79,25 @@ def test_first_boundary_matches_a_linear_scan(o, tok, ctx, w, kv, batch, n, frac
     tau = 3.0 + frac * span.end_offset(n)
     expect = next((k for k in range(1, n + 1) if span.end_time(k) >= tau), n)
     assert span.first_boundary_at_or_after(tau) == expect
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 1e-3),
+    st.floats(1e-9, 1e-4),
+    st.floats(1e-13, 1e-8),
+    st.floats(1e-5, 1e-1),
+    st.floats(1e-12, 1e-6),
+    st.integers(1, 256),
+    st.integers(1, 2000),
+    st.floats(-0.1, 1.2),
+)
+def test_steps_done_by_matches_a_linear_scan(o, tok, ctx, w, kv, batch, n, frac) -> None:
+    tm = model(o, tok, ctx, w, kv)
+    span = DecodeSpan.plan(tm, 3.0, batch, batch * 100, n)
+    tau = 3.0 + frac * span.end_offset(n)
+    expect = sum(1 for k in range(1, n + 1) if span.end_time(k) <= tau)
+    assert span.steps_done_by(tau) == expect
+    for k in (1, n // 2, n):  # exactly on a boundary
+        if k:
+            assert span.steps_done_by(span.end_time(k)) == k

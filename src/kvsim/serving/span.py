@@ -89,6 +89,15 @@ class DecodeSpan:
 
     def steps_done_by(self, time_s: float) -> int:
         """Number of steps (<= num_steps) whose end time is <= ``time_s``."""
+        n = min(max(self._guess_steps(time_s - self.start_s), 0), self.num_steps)
+        if n <= self.switch:  # the guess is exact up to rounding: fix it with a local walk
+            for _ in range(4):
+                if n > 0 and self.end_time(n) > time_s:
+                    n -= 1
+                elif n < self.num_steps and self.end_time(n + 1) <= time_s:
+                    n += 1
+                else:
+                    return n
         lo, hi = 0, self.num_steps
         while lo < hi:
             mid = (lo + hi + 1) >> 1
@@ -101,6 +110,8 @@ class DecodeSpan:
     def _guess_steps(self, offset: float) -> int:
         """Real-valued n with end_offset(n) ~= offset, from the first regime's quadratic
         ``c/2 n^2 + (base + a - c/2) n = offset`` (exact when no switch happens before n)."""
+        if offset <= 0.0:
+            return 0
         a, c = (self.c0, self.c1) if self.compute_first else (self.m0, self.m1)
         lin = self.base + a - c / 2.0
         if c <= 0.0:
