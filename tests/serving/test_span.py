@@ -10,6 +10,15 @@ from hypothesis import strategies as st
 from kvsim.perf.roofline import RooflineModel
 from kvsim.serving.span import DecodeSpan
 
+# overhead, compute per token, compute per context token, weights, memory per KV token (s)
+COEFFS = (
+    st.floats(0, 1e-3),
+    st.floats(1e-9, 1e-4),
+    st.floats(1e-13, 1e-8),
+    st.floats(1e-5, 1e-1),
+    st.floats(1e-12, 1e-6),
+)
+
 
 def model(overhead: float, tok: float, ctx: float, weights: float, kv: float) -> RooflineModel:
     return RooflineModel(overhead, tok, ctx, weights, kv, 0.0, 0.0)
@@ -17,11 +26,7 @@ def model(overhead: float, tok: float, ctx: float, weights: float, kv: float) ->
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.floats(0, 1e-3),
-    st.floats(1e-9, 1e-4),
-    st.floats(1e-13, 1e-8),
-    st.floats(1e-5, 1e-1),
-    st.floats(1e-12, 1e-6),
+    *COEFFS,
     st.integers(1, 512),
     st.integers(0, 200_000),
     st.integers(1, 3000),
@@ -64,11 +69,7 @@ def test_steps_done_by_and_first_boundary() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.floats(0, 1e-3),
-    st.floats(1e-9, 1e-4),
-    st.floats(1e-13, 1e-8),
-    st.floats(1e-5, 1e-1),
-    st.floats(1e-12, 1e-6),
+    *COEFFS,
     st.integers(1, 256),
     st.integers(1, 2000),
     st.floats(0.0, 1.2),
@@ -83,11 +84,7 @@ def test_first_boundary_matches_a_linear_scan(o, tok, ctx, w, kv, batch, n, frac
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.floats(0, 1e-3),
-    st.floats(1e-9, 1e-4),
-    st.floats(1e-13, 1e-8),
-    st.floats(1e-5, 1e-1),
-    st.floats(1e-12, 1e-6),
+    *COEFFS,
     st.integers(1, 256),
     st.integers(1, 2000),
     st.floats(-0.1, 1.2),
