@@ -27,6 +27,7 @@ from kvsim.kv.block_pool import BlockPool
 from kvsim.perf.roofline import RooflineModel
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.serving.span import DecodeSpan
+from kvsim.serving.span_blocks import span_block_owners, steps_within_free_blocks
 
 if TYPE_CHECKING:
     from kvsim.config.schema import SchedulerConfig
@@ -424,23 +425,8 @@ class Instance:
 
         Step k (0-based) needs a new block for seq i iff k >= firsts[i] and
         (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1)."""
-        bs = self.block_size
         n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
-        last = n - 1
-        firsts = [f for f in firsts if f <= last]
-        if not firsts:
-            return n
-        free = self.pool.num_free_blocks
-        if _block_demand(firsts, bs, last) <= free:
-            return n
-        lo, hi = 1, last  # largest n with demand(n - 1) <= free; demand(0) == 0
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if _block_demand(firsts, bs, mid - 1) <= free:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return steps_within_free_blocks(firsts, self.block_size, n, self.pool.num_free_blocks)
 
     def _steps_until_head_gains_a_hit(self, n: int) -> int:
         """Cap ``n`` at the step after which a running sequence registers a decode-filled
@@ -514,32 +500,15 @@ class Instance:
                     s.num_cached_blocks = upto
 
     def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
-        """Blocks for steps 1..last of a span: sequence ``i`` (running position) first needs
-        one at step ``f`` and then every ``bs`` steps; ``needy`` holds ``(f, i)``."""
+        """Blocks for steps 1..last of a span, handed out as exact stepping would."""
         bs = self.block_size
-        running = self.running
         counts = [(last - f) // bs + 1 for f, _ in needy]
         blocks = self.pool.allocate(sum(counts))
         if blocks is None:
             raise SimulationError("span block demand exceeded the free blocks")
-        if len(needy) == 1:
-            running[needy[0][1]].blocks.extend(blocks)
-        elif max(f for f, _ in needy) <= bs:
-            # each sequence needs one block per bs-step round, always in the same order
-            order = sorted(range(len(needy)), key=needy.__getitem__)
-            it = iter(blocks)
-            for rnd in range(max(counts)):
-                for j in order:
-                    if counts[j] > rnd:
-                        running[needy[j][1]].blocks.append(next(it))
-        else:  # general case: sort the (step, position) events themselves
-            events = sorted(
-                (f + m * bs, i)
-                for (f, i), cnt in zip(needy, counts, strict=True)
-                for m in range(cnt)
-            )
-            for block, (_k, i) in zip(blocks, events, strict=True):
-                running[i].blocks.append(block)
+        running = self.running
+        for i, block in zip(span_block_owners(needy, counts, bs), blocks, strict=True):
+            running[i].blocks.append(block)
 
     def _apply_step(self, now: float) -> None:
         bs = self.block_size
@@ -619,8 +588,3 @@ class _StepCost:
     swap_tokens: int = 0
     budget: int = 0
     all_decode: bool = True
-
-
-def _block_demand(firsts: list[int], bs: int, k: int) -> int:
-    """New blocks needed by steps 1..k of a span (see ``Instance._span_length``)."""
-    return sum((k - f) // bs + 1 for f in firsts if f <= k)
