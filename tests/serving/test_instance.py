@@ -152,3 +152,45 @@ def test_next_turn_hits_blocks_filled_by_decode() -> None:
         inst = run.instances[0]
         assert inst.num_prefix_hit_blocks == 6
         assert inst.num_prefix_query_blocks == 4 + 7  # prompt blocks only
+
+
+def test_round_robin_and_least_loaded_routing() -> None:
+    reqs = [make_request(i, 0.001 * i, 100, 50) for i in range(6)]
+    rr = by_id(run_engine(toy_config(cluster={"num_instances": 3}), reqs))
+    assert [rr[i].instance for i in range(6)] == [0, 1, 2, 0, 1, 2]
+    # least_loaded: instance 0 is busy with a long request, so the next ones go elsewhere
+    reqs = [make_request(0, 0.0, 100, 5000)] + [make_request(i, 0.5 + i, 100, 5) for i in (1, 2)]
+    ll = by_id(run_engine(toy_config(cluster={"num_instances": 2, "router": "least_loaded"}), reqs))
+    assert [ll[i].instance for i in range(3)] == [0, 1, 1]
+
+
+def test_max_waiting_rejects_when_the_queue_is_full() -> None:
+    cfg = toy_config(scheduler={"max_num_seqs": 1, "max_waiting": 1})
+    reqs = [make_request(i, 0.001 * i, 100, 50) for i in range(3)]
+    s = by_id(run_engine(cfg, reqs))
+    # request 0 runs, request 1 waits, request 2 finds the waiting queue full
+    assert [s[i].state for i in range(3)] == [
+        SeqState.FINISHED,
+        SeqState.FINISHED,
+        SeqState.REJECTED,
+    ]
+    assert s[2].reject_reason == "max_waiting"
+    assert s[1].first_scheduled_s == pytest.approx(s[0].finish_s, rel=1e-12)
+
+
+def test_max_model_len_rejection() -> None:
+    from helpers import TOY_MODEL
+
+    cfg = toy_config(model={**TOY_MODEL.model_dump(), "max_model_len": 128})
+    s = by_id(run_engine(cfg, [make_request(0, 0.0, 100, 29), make_request(1, 0.0, 100, 28)]))
+    assert s[0].state is SeqState.REJECTED and s[0].reject_reason == "max_model_len"
+    assert s[1].state is SeqState.FINISHED
+
+
+def test_non_chunked_prefill_waits_for_budget() -> None:
+    cfg = toy_config(scheduler={"chunked_prefill": False, "max_num_batched_tokens": 1000})
+    reqs = [make_request(0, 0.0, 800, 2), make_request(1, 0.0, 800, 2)]
+    s = by_id(run_engine(cfg, reqs))
+    # both cannot share one 1000-token step: request 1 prefills in the next step
+    assert s[0].first_token_s == pytest.approx(prefill_time(800), rel=1e-12)
+    assert s[1].first_scheduled_s == pytest.approx(s[0].first_token_s, rel=1e-12)
