@@ -1,4 +1,4 @@
-"""Command-line interface: ``kvsim run | presets | trace stats``.
+"""Command-line interface: ``kvsim run | presets | trace stats | memory``.
 
 Every user error (bad config, bad trace) prints one line ``error: ...`` and exits with 2.
 """
@@ -185,6 +185,127 @@ def trace_stats(
     for key, val in stats.items():
         table.add_row(key, f"{val:,.3f}" if isinstance(val, float) else f"{val:,}")
     console.print(table)
+
+
+_MEMORY_TABLE = (
+    ("peak_reserved_slots", "peak"),
+    ("avg_utilisation", "util"),
+    ("share_token_states", "tokens"),
+    ("avg_external_frag_slots", "extfrag"),
+    ("avg_running", "running"),
+    ("failed_allocations", "failed"),
+    ("compressions", "cmp"),
+)
+
+
+@app.command(
+    "memory",
+    epilog="`kvsim memory demo-fragmentation` runs the torch paged-KV fragmentation demo "
+    "(needs the torch extra); `kvsim memory presets` lists the memory presets.",
+)
+def memory(
+    config: Annotated[
+        str | None,
+        typer.Argument(
+            help="YAML config (over --preset), or `demo-fragmentation`, or `presets`.",
+            metavar="[CONFIG|demo-fragmentation|presets]",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", "-p", help="Built-in memory study; see `kvsim memory presets`."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory to write (default: none).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a key: a.b.c=value, allocators.0.block_size=8."),
+    ] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table.")] = False,
+) -> None:
+    """Allocator study: contiguous vs reservation vs paged vs compressed KV memory."""
+    if config == "demo-fragmentation":
+        _memory_demo()
+        return
+    if config == "presets":
+        _memory_presets()
+        return
+    from kvsim.memory.config import load_memory_config
+    from kvsim.memory.study import run_memory_study
+
+    if config is None and preset is None:
+        preset = "default"
+    overrides = [*(set_ or ()), *(["plots=false"] if no_plots else [])]
+    try:
+        cfg = load_memory_config(config, preset=preset, overrides=overrides, seed=seed)
+        result = run_memory_study(cfg, out_dir=out)
+    except KvsimError as exc:
+        _fail(exc)
+        return
+    if quiet:
+        return
+    title = f"kvsim memory — {preset or config} (seed {cfg.seed})"
+    _render_memory_table(result.summary["models"], title)
+    if out:
+        console.print(f"outputs in {out}")
+
+
+def _render_memory_table(models: dict[str, Any], title: str) -> None:
+    """Print one row per allocator with the headline figures of its summary."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    table.add_column("allocator", no_wrap=True)
+    for _, head in _MEMORY_TABLE:
+        table.add_column(head, justify="right", no_wrap=True, min_width=len(head))
+    for label, stats in models.items():
+        table.add_row(label, *(_memory_cell(key, stats.get(key)) for key, _ in _MEMORY_TABLE))
+    console.print(table)
+    console.print(
+        "peak: reserved slots; util: token states / reserved; tokens: token states / capacity "
+        "(saturated steps); running: sequences held at once. All figures: summary.json.",
+        highlight=False,
+    )
+
+
+def _memory_cell(key: str, value: object) -> str:
+    if key in ("avg_utilisation", "share_token_states") and isinstance(value, float):
+        return f"{100 * value:.1f}%" if value == value else "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _memory_presets() -> None:
+    from rich.table import Table
+
+    from kvsim.memory.config import list_memory_presets
+
+    table = Table(title="kvsim memory presets")
+    table.add_column("name")
+    table.add_column("description")
+    for pname, desc in list_memory_presets():
+        table.add_row(pname, desc)
+    console.print(table)
+
+
+def _memory_demo() -> None:
+    """Run the torch paged-KV fragmentation demo, or say in one line that torch is missing."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _fail(KvsimError("the fragmentation demo needs torch: pip install 'kvsim[torch]'"))
+        return
+    try:
+        from kvsim.tensor.demo import run_fragmentation_demo
+    except ImportError as exc:
+        _fail(KvsimError(f"the fragmentation demo cannot be loaded: {exc}"))
+        return
+    run_fragmentation_demo(console)
 
 
 def main() -> None:

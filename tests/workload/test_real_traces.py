@@ -5,7 +5,6 @@ Skipped (with the path in the reason) when the shared data folder is absent.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +73,7 @@ def test_mooncake_hashes_are_prefix_chained(name: str) -> None:
     ],
 )
 def test_azure_facts(name: str, count: int, duration: int, median_in: int, median_out: int) -> None:
-    start = time.perf_counter()
     reqs = load_real(f"azure/{name}")
-    elapsed = time.perf_counter() - start
     stats = trace_stats(reqs)
     assert stats["count"] == count
     assert round(stats["duration_s"]) == duration
@@ -84,7 +81,6 @@ def test_azure_facts(name: str, count: int, duration: int, median_in: int, media
     assert stats["output_tokens_p50"] == median_out
     assert reqs[0].arrival_s == 0.0
     assert all(r.block_hashes == () and not r.synthetic_hashes for r in reqs)
-    assert elapsed < 1.0, f"loading {name} took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize(
