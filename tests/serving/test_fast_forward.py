@@ -57,6 +57,7 @@ def random_scenario(seed: int):
         cluster={"num_instances": int(rng.integers(1, 4))},
         cache={"prefix_caching": bool(rng.random() < 0.7)},
         perf={"iteration_overhead_ms": float(rng.choice([0.0, 0.5]))},
+        outputs={"timeseries_dt_s": 0.05, "plots": False},
     )
     return cfg, reqs
 
@@ -76,6 +77,11 @@ def assert_same_results(seed: int) -> tuple[int, int]:
         for fld in ("first_scheduled_s", "first_token_s", "finish_s"):
             u, v = getattr(x, fld), getattr(y, fld)
             assert math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-12), (seed, rid, fld, u, v)
+    # dt-grid samples (KV blocks, tokens, queues) agree too, mid-span included
+    rows_ff, rows_ex = ff.collector.rows, ex.collector.rows
+    assert len(rows_ff) == len(rows_ex)
+    for r1, r2 in zip(rows_ff, rows_ex, strict=True):
+        assert r1 == pytest.approx(r2, rel=1e-9), (seed, r1, r2)
     return ff.num_events, ex.num_events
 
 

@@ -27,7 +27,11 @@ from kvsim.kv.block_pool import BlockPool
 from kvsim.perf.roofline import RooflineModel
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.serving.span import DecodeSpan
-from kvsim.serving.span_blocks import span_block_owners, steps_within_free_blocks
+from kvsim.serving.span_blocks import (
+    block_demand,
+    span_block_owners,
+    steps_within_free_blocks,
+)
 
 if TYPE_CHECKING:
     from kvsim.config.schema import SchedulerConfig
@@ -87,6 +91,7 @@ class Instance:
         self._step_end_s = 0.0
         self._version = 0
         self._span_fin = 0
+        self._span_firsts: list[int] = []
         self._busy = False
         self._schedule_pending = False
         # counters
@@ -217,6 +222,7 @@ class Instance:
         else:
             n = self._span_length(n_fin, firsts)
         self._span_fin = n_fin
+        self._span_firsts = firsts
         span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
         self._span = span
         self._begin(now, span.end_time(n))
@@ -556,15 +562,13 @@ class Instance:
         used = self.pool.num_used_blocks
         tokens = self.tokens_generated
         span = self._span
-        if span is not None and self._busy:
+        if span is not None and self._busy:  # a decode span: nobody is prefilling
+            # k steps done, step k in flight: its blocks were taken when it started, as in
+            # exact stepping (a span's STEP_END at or before time_s was already applied)
             k = span.steps_done_by(time_s)
-            if k:
-                bs = self.block_size
-                tokens += k * span.batch
-                for s in self.running:
-                    f = len(s.blocks) * bs - s.num_computed
-                    if f <= k - 1:
-                        used += (k - 1 - f) // bs + 1
+            tokens += k * span.batch
+            used += block_demand(self._span_firsts, self.block_size, min(k, span.num_steps - 1))
+            return used, tokens, 0, len(self.running), len(self.waiting)
         prefill = sum(1 for s in self.running if s.prefilling)
         return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
 
