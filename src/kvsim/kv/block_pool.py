@@ -67,6 +67,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kvsim.errors import SimulationError
 
@@ -365,11 +366,13 @@ class BlockPool:
         hash_to_block = self.cached_hash_to_block
         extra_holders = self._extra_holders
         head = queue._head
-        block = head.next_free
+        block: Any = head.next_free  # a real block on every iteration (see below)
         blocks: list[KVBlock] = []
+        append = blocks.append
+        evicted = 0
+        # num_free_blocks >= num_blocks, so the walk never reaches the tail sentinel
         for _ in range(num_blocks):
-            assert block is not None
-            blocks.append(block)
+            append(block)
             nxt = block.next_free
             block.prev_free = block.next_free = None
             block_hash = block.block_hash
@@ -380,9 +383,10 @@ class BlockPool:
                 else:
                     self._evict_shared(block, block_hash)
                 block.block_hash = None
-                self.num_evictions += 1
+                evicted += 1
             block.ref_cnt = 1
             block = nxt
+        self.num_evictions += evicted
         assert block is not None
         head.next_free = block
         block.prev_free = head
