@@ -31,11 +31,10 @@ New allocators live in their own module and register with :func:`register_alloca
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
-from kvsim.errors import ConfigError
+from kvsim.registry import Registry
 
 __all__ = [
     "KV_DTYPE_BYTES",
@@ -123,27 +122,16 @@ class Allocator(ABC):
             self.peak_reserved_slots = self.reserved_slots
 
 
-_A = TypeVar("_A", bound=type[Allocator])
-_REGISTRY: dict[str, type[Allocator]] = {}
-
-
-def register_allocator(kind: str) -> Callable[[_A], _A]:
-    """Class decorator: make ``cls`` available as ``kind`` (one name, one class)."""
-
-    def deco(cls: _A) -> _A:
-        if kind in _REGISTRY and _REGISTRY[kind] is not cls:
-            raise ValueError(f"allocator kind {kind!r} is already registered")
-        cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
-
-    return deco
+_REGISTRY: Registry[type[Allocator]] = Registry(
+    "allocator", "kind", "kind", "kvsim.kv.alloc.builtins"
+)
+#: Class decorator: make ``cls`` available as an allocator kind (one name, one class).
+register_allocator = _REGISTRY.register
 
 
 def allocator_kinds() -> list[str]:
     """Registered allocator kinds, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_allocator(spec: AllocatorSpec, num_slots: int) -> Allocator:
@@ -151,15 +139,5 @@ def create_allocator(spec: AllocatorSpec, num_slots: int) -> Allocator:
 
     An unknown kind raises :class:`~kvsim.errors.ConfigError` listing the registered ones.
     """
-    _load_builtins()
     cls = _REGISTRY.get(spec.kind)
-    if cls is None:
-        raise ConfigError(
-            "kind", f"unknown allocator {spec.kind!r}; known: {', '.join(sorted(_REGISTRY))}"
-        )
     return cls(num_slots, spec)
-
-
-def _load_builtins() -> None:
-    """Import the built-in allocator modules (each registers itself on import)."""
-    import kvsim.kv.alloc.builtins  # noqa: F401

@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, ClassVar, Final, TypeVar
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar, Final
 
 from kvsim.errors import ConfigError, SimulationError
+from kvsim.registry import Registry
 
 __all__ = [
     "NEVER",
@@ -136,37 +137,21 @@ def not_resident(key: Hashable) -> SimulationError:
     return SimulationError(f"key {key!r} is not resident")
 
 
-_P = TypeVar("_P", bound=type[EvictionPolicy])
-_REGISTRY: dict[str, type[EvictionPolicy]] = {}
-
-
-def register_eviction(name: str) -> Callable[[_P], _P]:
-    """Class decorator: make ``cls`` available as ``name`` (one name, one class)."""
-
-    def deco(cls: _P) -> _P:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"eviction policy {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+_REGISTRY: Registry[type[EvictionPolicy]] = Registry(
+    "policy", "policy", "name", "kvsim.kv.policies.builtins"
+)
+#: Class decorator: make ``cls`` available as an eviction policy (one name, one class).
+register_eviction = _REGISTRY.register
 
 
 def policy_names() -> list[str]:
     """Registered policy names, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def policy_class(name: str) -> type[EvictionPolicy]:
     """The class registered as ``name``; unknown names raise :class:`ConfigError`."""
-    _load_builtins()
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError("policy", f"unknown policy {name!r}; known: {known}")
-    return cls
+    return _REGISTRY.get(name)
 
 
 def create_policy(name: str, **params: Any) -> EvictionPolicy:
@@ -200,8 +185,3 @@ def annotate_next_use(keys: Sequence[Hashable]) -> list[int]:
         out[i] = seen.get(key, NEVER)
         seen[key] = i
     return out
-
-
-def _load_builtins() -> None:
-    """Import the built-in policy modules (each registers itself on import)."""
-    import kvsim.kv.policies.builtins  # noqa: F401
