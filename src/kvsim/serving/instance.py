@@ -190,10 +190,8 @@ class Instance:
         if decode is not None and not admitted:
             self._start_span(now, *decode)
             return
-        if cost.all_decode and not admitted and not preempted and len(batch) == len(self.running):
-            kv_read, n_fin, firsts = self._decode_stats()
-            self._start_span(now, kv_read, n_fin, firsts)
-            return
+        # Here the step prefills, admits or preempts: an all-decode batch that merely lacked
+        # memory for its next blocks went through _schedule_running and preempted.
         self._batch = batch
         self._span = None
         tm = self.tm
@@ -271,19 +269,6 @@ class Instance:
                 s.blocks.append(block)
         return kv_read, n_fin, firsts
 
-    def _decode_stats(self) -> tuple[int, int, list[int]]:
-        """(total context, steps to first completion, firsts) of an all-decode batch whose
-        step-0 blocks are allocated."""
-        bs = self.block_size
-        kv_read = 0
-        n_fin = 1 << 62
-        firsts: list[int] = []
-        for s in self.running:
-            kv_read += s.num_computed + 1
-            firsts.append(len(s.blocks) * bs - s.num_computed)
-            n_fin = min(n_fin, s.req.output_tokens - s.num_output)
-        return kv_read, n_fin, firsts
-
     def _schedule_running(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
         """Give running sequences their next chunk, preempting from the back when blocks run
         out. Returns whether anything was preempted; accumulates the step's cost."""
@@ -294,16 +279,11 @@ class Instance:
         budget = self.max_num_batched_tokens
         tokens = kv_read = 0
         attn = 0.0
-        all_decode = True
         i = 0
         while i < len(running) and budget > 0:
             seq = running[i]
             p = seq.num_computed
-            if p < seq.prefill_target:
-                c = min(seq.prefill_target - p, budget)
-                all_decode = False
-            else:
-                c = 1
+            c = min(seq.prefill_target - p, budget) if p < seq.prefill_target else 1
             nb = len(seq.blocks)
             if p + c > nb * bs:
                 need = -(-(p + c) // bs) - nb
@@ -324,7 +304,7 @@ class Instance:
             attn += c * p + c * (c + 1) / 2.0
             kv_read += p + c
             i += 1
-        cost.tokens, cost.attn, cost.kv_read, cost.all_decode = tokens, attn, kv_read, all_decode
+        cost.tokens, cost.attn, cost.kv_read = tokens, attn, kv_read
         cost.budget = budget
         return preempted
 
@@ -350,7 +330,6 @@ class Instance:
             cost.tokens += c
             cost.attn += c * p + c * (c + 1) / 2.0
             cost.kv_read += p + c
-            cost.all_decode = False
             admitted = True
         return admitted
 
@@ -591,4 +570,3 @@ class _StepCost:
     kv_read: int = 0
     swap_tokens: int = 0
     budget: int = 0
-    all_decode: bool = True
