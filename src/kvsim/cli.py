@@ -69,6 +69,14 @@ class _LazyProgress:
             self.progress.stop()
 
 
+# Options shared by the commands that write a run directory.
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Run directory to write (default: none).")
+]
+SeedOption = Annotated[int | None, typer.Option(help="Override the config's seed.")]
+NoPlotsOption = Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")]
+
+
 @app.command()
 def run(
     config: Annotated[
@@ -77,10 +85,8 @@ def run(
     preset: Annotated[
         str | None, typer.Option("--preset", "-p", help="Built-in scenario; see `kvsim presets`.")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory to write (default: none).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    out: OutOption = None,
+    seed: SeedOption = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", "-s", help="Override a key: a.b.c=value (repeatable)."),
@@ -91,7 +97,7 @@ def run(
     events: Annotated[
         bool, typer.Option("--events", help="Stream every lifecycle event to events.jsonl.")
     ] = False,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
+    no_plots: NoPlotsOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
 ) -> None:
     """Run a full serving simulation and print its summary."""
@@ -215,15 +221,13 @@ def memory(
         str | None,
         typer.Option("--preset", "-p", help="Built-in memory study; see `kvsim memory presets`."),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory to write (default: none).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    out: OutOption = None,
+    seed: SeedOption = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", "-s", help="Override a key: a.b.c=value, allocators.0.block_size=8."),
     ] = None,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
+    no_plots: NoPlotsOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table.")] = False,
 ) -> None:
     """Allocator study: contiguous vs reservation vs paged vs compressed KV memory."""
