@@ -312,6 +312,19 @@ def _memory_demo() -> None:
     run_fragmentation_demo(console)
 
 
+def _register_commands() -> None:
+    """Attach the sub-commands that live in ``kvsim.commands.*``."""
+    import importlib
+
+    from kvsim.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"kvsim.commands.{name}").register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
