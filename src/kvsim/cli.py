@@ -159,28 +159,61 @@ def presets(
 
 @trace_app.command("stats")
 def trace_stats(
-    file: Annotated[Path, typer.Argument(help="Trace file.")],
+    file: Annotated[Path, typer.Argument(help="Trace file (or directory: agentic, servegen).")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="auto|mooncake|whitespace|seqcsv|azure")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="auto|mooncake|whitespace|seqcsv|azure|splitwise|burstgpt|agentic|lengths|"
+            "servegen|generic",
+        ),
     ] = "auto",
-    limit: Annotated[int | None, typer.Option(help="Read only the first N requests.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Keep only the first N requests (after sorting).")
+    ] = None,
+    arrival_scale: Annotated[
+        float, typer.Option("--arrival-scale", help="Multiply arrival times (>1 slows down).")
+    ] = 1.0,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict/--no-strict", help="Fail on the first malformed row, or skip and report."
+        ),
+    ] = True,
+    time_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--time-unit", help="s|ms|us: unit of numeric time stamps (default: the format's)."
+        ),
+    ] = None,
 ) -> None:
-    """Validate a trace and print count, duration, rate and length percentiles."""
+    """Validate a trace; print count, duration, rate, length percentiles and the load report."""
     import numpy as np
     from pydantic import ValidationError
     from rich.table import Table
 
     from kvsim.config.workload import TraceWorkload
     from kvsim.workload.stats import trace_stats as compute
-    from kvsim.workload.traces import load_workload
+    from kvsim.workload.traces import load_trace_with_report
 
     try:
         try:
-            spec = TraceWorkload(path=str(file), format=fmt, limit=limit)  # type: ignore[arg-type]
+            spec = TraceWorkload.model_validate(
+                {
+                    "path": str(file),
+                    "format": fmt,
+                    "limit": limit,
+                    "arrival_scale": arrival_scale,
+                    "strict": strict,
+                    "time_unit": time_unit,
+                }
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise KvsimError(f"--{err['loc'][0]}: {err['msg']}") from None
-        reqs = load_workload(spec, np.random.default_rng(0))
+            option = str(err["loc"][0]).replace("_", "-")
+            raise KvsimError(f"--{option}: {err['msg']}") from None
+        reqs, report = load_trace_with_report(spec, np.random.default_rng(0))
         stats = compute(reqs)
     except KvsimError as exc:
         _fail(exc)
@@ -191,6 +224,18 @@ def trace_stats(
     for key, val in stats.items():
         table.add_row(key, f"{val:,.3f}" if isinstance(val, float) else f"{val:,}")
     console.print(table)
+    rep = Table(title=f"load report — format {report.format}")
+    rep.add_column("field")
+    rep.add_column("value", justify="right")
+    for field, value in report.to_dict().items():
+        if field in ("skipped_reasons", "details", "path", "format"):
+            continue
+        rep.add_row(field, f"{value}" if isinstance(value, bool) else f"{value:,}")
+    for field, count in report.details.items():
+        rep.add_row(f"details.{field}", f"{count:,}")
+    console.print(rep)
+    for reason in report.skipped_reasons:
+        console.print(f"skipped: {reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 _MEMORY_TABLE = (

@@ -102,3 +102,60 @@ def test_limit_and_scale_on_real_trace() -> None:
     full = load_real("azure/AzureLLMInferenceTrace_conv.csv")
     assert [r.request_id for r in reqs] == list(range(100))
     assert [r.arrival_s for r in reqs] == [r.arrival_s * 0.5 for r in full[:100]]
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "median_in", "mean_in", "median_out", "mean_out"),
+    [
+        # the data README publishes the ShareGPT median input (1,730); the rest counted once
+        ("sharegpt_8k_filtered_stats_llama2_tokenizer.csv", 30_731, 1_730, 2_340, 415, 439),
+        (
+            "arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv",
+            28_257,
+            2_730,
+            2_588,
+            167,
+            291,
+        ),
+    ],
+)
+def test_length_tables(
+    name: str, count: int, median_in: int, mean_in: int, median_out: int, mean_out: int
+) -> None:
+    reqs = load_real(f"lengths/{name}", rate=5.0)
+    stats = trace_stats(reqs)
+    assert stats["count"] == count
+    assert (stats["prompt_tokens_p50"], round(stats["prompt_tokens_mean"])) == (median_in, mean_in)
+    assert (stats["output_tokens_p50"], round(stats["output_tokens_mean"])) == (
+        median_out,
+        mean_out,
+    )
+    assert detect_format(SHARED_DATA / "lengths" / name) == "lengths"
+    # one synthetic stream per row: nothing shared, every full block hashed
+    assert stats["prefix_reuse_fraction"] == 0.0
+    assert all(r.synthetic_hashes and len(r.block_hashes) == r.prompt_tokens // 16 for r in reqs)
+    # Poisson arrivals at 5/s: the mean gap is close to 0.2 s
+    assert abs(stats["duration_s"] / (count - 1) - 0.2) < 0.01
+
+
+def test_servegen_reasoning_client() -> None:
+    path = SHARED_DATA / "servegen" / "reason__deepseek-r1__chunk-0-trace.csv"
+    if not path.exists():
+        pytest.skip(f"public trace not available: {path}")
+    from kvsim.workload.traces import load_trace_with_report
+
+    cfg = TraceWorkload(path=str(path))
+    reqs, report = load_trace_with_report(cfg, np.random.default_rng(0))
+    assert detect_format(path) == "servegen"
+    assert report.details == {"clients": 1, "windows": 144, "windows_active": 26}
+    # the windows' rates sum to 4,926 requests (sum of rate * 600 s); each window loses at
+    # most its last arrival, which falls on the window's end
+    assert 4_926 - 26 <= len(reqs) <= 4_926
+    assert len(reqs) == 4_900  # with seed 0
+    assert all(r.block_hashes == () for r in reqs)
+
+
+def test_splitwise_alias_on_real_file() -> None:
+    azure = load_real("azure/AzureLLMInferenceTrace_conv.csv")
+    split = load_real("azure/AzureLLMInferenceTrace_conv.csv", format="splitwise")
+    assert split == azure

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "ColumnMap",
     "LengthDist",
     "SessionSpec",
     "SharedPrefixSpec",
@@ -90,32 +91,105 @@ class SyntheticWorkload(_Strict):
     hash_block_size: int = Field(default=16, ge=1, description="tokens per synthesised block hash")
 
 
-class TraceWorkload(_Strict):
-    """Requests read from a trace file.
+class ColumnMap(_Strict):
+    """Column (CSV header) or key (JSONL) names of a ``generic`` trace.
 
-    Formats: ``mooncake`` (JSONL), ``whitespace`` (``id arrival_ms prompt gen streaming``),
-    ``seqcsv`` (CSV ``sequence_id, sequence_length, request_type``), ``azure`` (Azure LLM
-    inference 2023 CSV); ``auto`` picks by extension and header.
+    ``prompt_tokens`` is required. Without ``arrival`` the requests arrive as a Poisson process
+    at ``rate``; without ``output_tokens`` every request generates ``output_tokens`` tokens;
+    ``session_id`` may hold any text (equal text = same session); ``hash_ids`` holds the
+    prefix-chained ids of the prompt's full blocks of ``hash_block_size`` tokens (a JSON list,
+    or in CSV also ids separated by spaces or semicolons).
+    """
+
+    arrival: str | None = None
+    prompt_tokens: str
+    output_tokens: str | None = None
+    session_id: str | None = None
+    hash_ids: str | None = None
+
+
+class TraceWorkload(_Strict):
+    """Requests read from a trace file (or, for ``agentic`` and ``servegen``, a directory).
+
+    Formats (docs/traces.md has every field and rule): ``mooncake`` (JSONL), ``whitespace``
+    (``id arrival_ms prompt gen streaming``), ``seqcsv`` (CSV ``sequence_id,
+    sequence_length``), ``azure`` (Azure LLM inference 2023 CSV) and its alias ``splitwise``,
+    ``burstgpt`` (BurstGPT CSV), ``agentic`` (kv-cache-tester JSON conversations),
+    ``lengths`` (ShareGPT / arXiv length tables), ``servegen`` (ServeGen client windows,
+    sampled), ``generic`` (CSV/JSONL with ``columns``); ``auto`` picks by extension and header.
     """
 
     kind: Literal["trace"] = "trace"
     path: str
-    format: Literal["auto", "mooncake", "whitespace", "seqcsv", "azure"] = "auto"
-    limit: int | None = Field(default=None, ge=1)
+    format: Literal[
+        "auto",
+        "mooncake",
+        "whitespace",
+        "seqcsv",
+        "azure",
+        "splitwise",
+        "burstgpt",
+        "agentic",
+        "lengths",
+        "servegen",
+        "generic",
+    ] = "auto"
+    limit: int | None = Field(default=None, ge=1, description="keep the first N after sorting")
     arrival_scale: float = Field(
-        default=1.0, gt=0.0, description="multiply arrival times (and so every gap)"
+        default=1.0, gt=0.0, description="multiply arrival times (and so every gap); >1 slows down"
+    )
+    time_unit: Literal["s", "ms", "us"] | None = Field(
+        default=None,
+        description="unit of numeric time stamps; None = the format's own (mooncake and "
+        "whitespace ms, others s)",
+    )
+    strict: bool = Field(
+        default=True,
+        description="true: a malformed row is an error; false: skip it and report it",
     )
     rate: float = Field(
-        default=10.0, gt=0.0, description="req/s for formats without timestamps (seqcsv)"
+        default=10.0,
+        gt=0.0,
+        description="req/s for formats without timestamps (seqcsv, lengths, generic without "
+        "an arrival column)",
     )
     output_tokens: int = Field(
-        default=128, ge=1, description="output length for formats without one (seqcsv)"
+        default=128, ge=1, description="output length for formats without one (seqcsv, generic)"
     )
     hash_block_size: int = Field(
         default=16,
         ge=1,
-        description="tokens per synthesised block hash for formats without hashes (seqcsv); "
-        "formats with their own hashes keep theirs (mooncake: 512)",
+        description="tokens per block of synthesised hashes and of generic hash_ids; formats "
+        "with their own hashes keep theirs (mooncake 512, agentic 64)",
+    )
+    synthetic_hashes: Literal["auto", "all", "off"] = Field(
+        default="auto",
+        description="for token-count-only traces: auto = per-session (and per-row for "
+        "seqcsv/lengths) synthetic hashes; all = also one stream per session-less request; "
+        "off = none",
+    )
+    columns: ColumnMap | None = Field(default=None, description="column mapping (generic)")
+    keep_failed: bool = Field(
+        default=False,
+        description="burstgpt: keep failed rows (0 response tokens) as 1-token outputs",
+    )
+    conversation_rate: float = Field(
+        default=0.1,
+        gt=0.0,
+        description="agentic directory: conversations per second (staggered starts)",
+    )
+    conversation_arrival: Literal["poisson", "gamma", "constant"] = "poisson"
+    conversation_cv: float = Field(default=1.0, gt=0.0)
+    agentic_timing: Literal["trace", "think"] = Field(
+        default="trace",
+        description="agentic: trace = recorded `t`; think = previous arrival + turn "
+        "duration + think_time",
+    )
+    turn_duration_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="agentic think timing: seconds per turn; None = the previous request's "
+        "recorded api_time (0 if absent)",
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["leading_slices", "mix64", "segment_block_hashes"]
+__all__ = ["leading_slices", "mix64", "segment_block_hashes", "stream_block_hashes"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -87,3 +87,28 @@ def leading_slices(
         values[a : a + c]
         for a, c in zip(np.asarray(starts).tolist(), np.asarray(counts).tolist(), strict=True)
     ]
+
+
+def stream_block_hashes(
+    streams: np.ndarray | Sequence[int], prompts: np.ndarray | Sequence[int], block_size: int
+) -> list[tuple[int, ...]]:
+    """Synthetic hashes when request k's prompt is the first ``prompts[k]`` tokens of content
+    stream ``streams[k]`` (a stream id >= 0; -1 = no hashes, ``()``).
+
+    Requests of one stream share every full block both have; different streams share
+    nothing. Block ``i`` of stream ``s`` hashes to ``mix64(s, (i + 1) * block_size)``. Each
+    stream is hashed once, up to its longest prompt, and every request takes a leading slice.
+    """
+    seg = np.asarray(streams, dtype=np.int64)
+    if seg.size == 0:
+        return []
+    has = seg >= 0
+    blocks = np.where(has, np.asarray(prompts, dtype=np.int64) // block_size, 0)
+    owner_of = np.where(has, seg, 0)
+    max_blocks = np.zeros(int(owner_of.max()) + 1, dtype=np.int64)
+    np.maximum.at(max_blocks, owner_of, blocks)
+    start = np.cumsum(max_blocks) - max_blocks
+    owner = np.repeat(np.arange(len(max_blocks), dtype=np.int64), max_blocks)
+    end = (np.arange(int(max_blocks.sum()), dtype=np.int64) - start[owner] + 1) * block_size
+    flat = segment_block_hashes(owner, end)
+    return leading_slices(flat, start[owner_of], blocks)

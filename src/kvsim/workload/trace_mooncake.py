@@ -7,7 +7,8 @@ One JSON object per line::
 ``timestamp`` is in milliseconds; ``hash_ids`` are prefix-chained ids of 512-token blocks,
 ``ceil(input_length / 512)`` of them: the last one may name a *partial* block. Only the ids
 of full blocks are kept (``floor(input_length / 512)``), because only full blocks can be
-shared. Blank lines are skipped. Arrivals are relative to the earliest timestamp.
+shared. Blank lines are skipped. Arrivals are relative to the earliest timestamp
+(``time_unit`` overrides the millisecond unit).
 """
 
 from __future__ import annotations
@@ -16,36 +17,62 @@ import json
 from pathlib import Path
 
 from kvsim.errors import TraceError
-from kvsim.workload.trace_common import TraceRecords, json_count, json_time, open_text
+from kvsim.workload.trace_common import (
+    TraceLoader,
+    TraceRecords,
+    json_count,
+    json_time,
+    open_text,
+    register_trace_format,
+)
+from kvsim.workload.trace_report import LoadContext
 
-__all__ = ["MOONCAKE_BLOCK_SIZE", "load_mooncake"]
+__all__ = ["MOONCAKE_BLOCK_SIZE", "MooncakeLoader"]
 
 MOONCAKE_BLOCK_SIZE = 512
 _FIELDS = ("timestamp", "input_length", "output_length", "hash_ids")
 
 
-def load_mooncake(path: Path) -> TraceRecords:
-    """Parse a Mooncake JSONL file; arrivals in seconds from the earliest timestamp."""
-    name = str(path)
-    records = TraceRecords(file=name, hash_block_size=MOONCAKE_BLOCK_SIZE, block_hashes=[])
-    assert records.block_hashes is not None
-    with open_text(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            obj = _parse_object(line, name, line_no)
-            ts_ms = json_time(obj["timestamp"], name, line_no, "timestamp")
-            prompt = json_count(obj["input_length"], name, line_no, "input_length")
-            output = json_count(obj["output_length"], name, line_no, "output_length")
-            hashes = _full_block_ids(obj["hash_ids"], prompt, name, line_no)
-            records.arrival_s.append(ts_ms / 1000.0)
-            records.prompt_tokens.append(prompt)
-            records.output_tokens.append(output)
-            records.block_hashes.append(hashes)
-    if records.arrival_s:
-        start = min(records.arrival_s)
-        records.arrival_s = [t - start for t in records.arrival_s]
-    return records
+@register_trace_format("mooncake")
+class MooncakeLoader(TraceLoader):
+    """Mooncake JSONL; arrivals in seconds from the earliest timestamp."""
+
+    time_unit = "ms"
+
+    sniff_priority = 20
+
+    @classmethod
+    def sniff(cls, path: Path, line: str) -> bool:
+        return line.startswith("{")  # a malformed object is reported with its line
+
+    @classmethod
+    def load(cls, path: Path, ctx: LoadContext) -> TraceRecords:
+        name = str(path)
+        per_s = ctx.units_per_second(cls.time_unit, "mooncake")
+        records = TraceRecords(file=name, hash_block_size=MOONCAKE_BLOCK_SIZE, block_hashes=[])
+        assert records.block_hashes is not None
+        with open_text(path) as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                ctx.report.rows_read += 1
+                try:
+                    obj = _parse_object(line, name, line_no)
+                    stamp = json_time(obj["timestamp"], name, line_no, "timestamp")
+                    prompt = json_count(obj["input_length"], name, line_no, "input_length")
+                    output = json_count(obj["output_length"], name, line_no, "output_length")
+                    hashes = _full_block_ids(obj["hash_ids"], prompt, name, line_no)
+                except TraceError as err:
+                    ctx.skip(err)
+                    continue
+                records.arrival_s.append(stamp / per_s)
+                records.prompt_tokens.append(prompt)
+                records.output_tokens.append(output)
+                records.block_hashes.append(hashes)
+        if records.arrival_s:
+            start = min(records.arrival_s)
+            records.arrival_s = [t - start for t in records.arrival_s]
+        return records
 
 
 def _parse_object(line: str, name: str, line_no: int) -> dict[str, object]:
