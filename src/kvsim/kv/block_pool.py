@@ -1,6 +1,12 @@
 """vLLM-v1-style block pool: fixed-size KV blocks, ref counts, an LRU free queue, a prefix map.
 
-The pool owns ``num_blocks`` :class:`KVBlock` objects, ``blocks[i].block_id == i``. A block is
+The pool owns ``num_blocks`` :class:`KVBlock` objects, ``blocks[i].block_id == i``, created
+lazily: a block that was never handed out ("fresh") has no object yet. Fresh blocks are
+logically the front of the free queue in id order — in vLLM's initial queue ``0..n-1`` they
+precede every freed block and nothing reorders them — so :meth:`BlockPool.allocate` hands them
+out first, creating them then; ``blocks`` and ``free_block_queue`` materialise the rest in
+that place. Same ids and order as an eager pool; memory O(blocks ever used), which is what
+lets a 10,240-GPU cluster hold one pool per GPU. A block is
 either *in use* (``ref_cnt > 0``: one or more requests hold it) or *free* (``ref_cnt == 0``:
 it sits in the free queue). A free block keeps its ``block_hash``, so a later request with the
 same prefix can still hit it (:meth:`BlockPool.match_prefix` then :meth:`BlockPool.touch`
@@ -201,11 +207,12 @@ class BlockPool:
     """
 
     __slots__ = (
+        "_blocks",
         "_extra_holders",
-        "blocks",
+        "_num_fresh",
+        "_queue",
         "cached_hash_to_block",
         "enable_caching",
-        "free_block_queue",
         "num_blocks",
         "num_evictions",
     )
@@ -215,8 +222,11 @@ class BlockPool:
             raise SimulationError(f"BlockPool needs num_blocks >= 0, got {num_blocks}")
         self.num_blocks: int = num_blocks
         self.enable_caching: bool = enable_caching
-        self.blocks: list[KVBlock] = [KVBlock(i) for i in range(num_blocks)]
-        self.free_block_queue = FreeBlockQueue(self.blocks)
+        # Blocks created so far, by id. Blocks never handed out yet ("fresh") are not created:
+        # they are logically the front of the free queue, in id order (see the module doc).
+        self._blocks: list[KVBlock] = []
+        self._num_fresh: int = num_blocks
+        self._queue = FreeBlockQueue([])
         # hash -> its primary holder: the smallest-id block holding it (in use or free).
         self.cached_hash_to_block: dict[int, KVBlock] = {}
         # hash -> {block_id: block} of its other holders; only hashes with >= 2 holders.
@@ -227,11 +237,49 @@ class BlockPool:
 
     @property
     def num_free_blocks(self) -> int:
-        return self.free_block_queue.num_free_blocks
+        return self._queue.num_free_blocks + self._num_fresh
 
     @property
     def num_used_blocks(self) -> int:
-        return self.num_blocks - self.free_block_queue.num_free_blocks
+        return self.num_blocks - self._queue.num_free_blocks - self._num_fresh
+
+    @property
+    def num_created_blocks(self) -> int:
+        """Blocks materialised so far (the pool's memory is O(this), not O(num_blocks))."""
+        return len(self._blocks)
+
+    @property
+    def blocks(self) -> list[KVBlock]:
+        """All ``num_blocks`` blocks, ``blocks[i].block_id == i`` (materialises fresh ones)."""
+        self._materialise()
+        return self._blocks
+
+    @property
+    def free_block_queue(self) -> FreeBlockQueue:
+        """The free queue with every free block in it (materialises fresh ones; for tests)."""
+        self._materialise()
+        return self._queue
+
+    def _materialise(self) -> None:
+        """Create the fresh blocks and link them, in id order, at the front of the queue."""
+        n = self._num_fresh
+        if n == 0:
+            return
+        start = len(self._blocks)
+        fresh = [KVBlock(i) for i in range(start, start + n)]
+        self._blocks.extend(fresh)
+        head = self._queue._head
+        first = head.next_free
+        assert first is not None
+        prev = head
+        for block in fresh:
+            prev.next_free = block
+            block.prev_free = prev
+            prev = block
+        prev.next_free = first
+        first.prev_free = prev
+        self._queue.num_free_blocks += n
+        self._num_fresh = 0
 
     @property
     def num_cached_blocks(self) -> int:
@@ -329,7 +377,7 @@ class BlockPool:
 
         Dropped hashes are not counted in ``num_evictions`` (that counts reuse only).
         """
-        if self.free_block_queue.num_free_blocks != self.num_blocks:
+        if self.num_free_blocks != self.num_blocks:
             return False
         for block in self.cached_hash_to_block.values():
             block.block_hash = None
@@ -344,7 +392,7 @@ class BlockPool:
 
     def touch(self, blocks: Sequence[KVBlock]) -> None:
         """Take one more reference on each block (a prefix hit); free ones leave the queue."""
-        queue = self.free_block_queue
+        queue = self._queue
         for block in blocks:
             if block.ref_cnt == 0:
                 queue.remove(block)
@@ -357,11 +405,28 @@ class BlockPool:
         a hash is removed from that hash's holders (counted in ``num_evictions``); other
         holders of the hash stay cached.
         """
-        queue = self.free_block_queue
-        if num_blocks > queue.num_free_blocks:
+        queue = self._queue
+        num_fresh = self._num_fresh
+        if num_blocks > queue.num_free_blocks + num_fresh:
             return None
         if num_blocks < 0:
             raise SimulationError(f"allocate({num_blocks}): negative block count")
+        if num_fresh:  # never-used blocks are the front of the queue: hand them out first
+            take = num_fresh if num_blocks > num_fresh else num_blocks
+            start = len(self._blocks)
+            fresh = [KVBlock(i, 1) for i in range(start, start + take)]
+            self._blocks.extend(fresh)
+            self._num_fresh = num_fresh - take
+            if take == num_blocks:
+                return fresh
+            rest = self._allocate_queued(num_blocks - take)
+            fresh.extend(rest)
+            return fresh
+        return self._allocate_queued(num_blocks)
+
+    def _allocate_queued(self, num_blocks: int) -> list[KVBlock]:
+        """Pop ``num_blocks`` (<= the queue's length) created blocks from the queue front."""
+        queue = self._queue
         # Fused FreeBlockQueue.popleft_n + per-block bookkeeping: one walk, one relink.
         hash_to_block = self.cached_hash_to_block
         extra_holders = self._extra_holders
@@ -400,7 +465,7 @@ class BlockPool:
         block whose ref count is already 0 raises :class:`SimulationError` and leaves the
         pool exactly as it was before the call.
         """
-        queue = self.free_block_queue
+        queue = self._queue
         tail = queue._tail
         num_appended = 0
         for i, block in enumerate(blocks):
@@ -442,7 +507,7 @@ class BlockPool:
 
     def _undo_free(self, blocks: Sequence[KVBlock], n: int) -> None:
         """Roll back the first ``n`` decrements of a failed :meth:`free` (error path only)."""
-        queue = self.free_block_queue
+        queue = self._queue
         for j in range(n - 1, -1, -1):
             block = blocks[j]
             if block.ref_cnt == 0:
