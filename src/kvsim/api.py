@@ -14,12 +14,18 @@ import numpy as np
 import pandas as pd
 
 from kvsim import __version__
-from kvsim.config.loader import config_to_yaml, load_config, resolve_gpu, resolve_model
+from kvsim.config.loader import (
+    config_to_yaml,
+    load_config,
+    resolve_gpu,
+    resolve_gpu_name,
+    resolve_model,
+)
 from kvsim.config.schema import SimConfig
 from kvsim.metrics.summary import finite_or_none, percentile_block, safe_ratio
 from kvsim.serving.cluster import RunOutput, ServingSimulation
 from kvsim.serving.seq import SeqState
-from kvsim.workload.traces import load_workload
+from kvsim.workload.traces import load_workload_with_report
 
 __all__ = ["Result", "simulate", "write_run_dir"]
 
@@ -59,7 +65,7 @@ def simulate(
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
     rng = np.random.default_rng(cfg.seed)
-    requests = load_workload(cfg.workload, rng)
+    requests, trace_report = load_workload_with_report(cfg.workload, rng)
     model = resolve_model(cfg)
     gpu = resolve_gpu(cfg)
     want_events = cfg.outputs.events if events is None else events
@@ -81,6 +87,7 @@ def simulate(
         exact_steps=exact_steps,
         event_sink=writer.write if writer is not None else None,
         on_progress=progress,
+        resolve_gpu=lambda name: resolve_gpu_name(cfg, name),
     )
     if writer is not None:
         with writer:
@@ -91,6 +98,7 @@ def simulate(
     ts = pd.DataFrame(run.collector.rows, columns=run.collector.timeseries_columns())
     summary = _summary(run, requests_df, ts, model.weight_bytes)
     meta = _meta(cfg, run, exact_steps, requests, model, gpu)
+    meta["workload_report"] = None if trace_report is None else trace_report.to_dict()
     meta["wall_time_s"] = time.perf_counter() - wall0
     meta["cpu_time_s"] = time.process_time() - cpu0
     result = Result(cfg, summary, requests_df, ts, meta)
@@ -133,6 +141,13 @@ def _requests_frame(run: RunOutput) -> pd.DataFrame:
             "e2e_latency_ms": e2e,
             "queueing_delay_ms": (sched - arrival) * 1e3,
             "num_preemptions": np.fromiter((s.num_preemptions for s in seqs), np.int64, n),
+            "num_evictions": np.fromiter((s.num_evictions for s in seqs), np.int64, n),
+            "num_retries": np.fromiter((s.num_retries for s in seqs), np.int64, n),
+            "prefill_instance": np.fromiter(
+                (s.prefill_instance if s.prefill_instance >= 0 else s.instance for s in seqs),
+                np.int64,
+                n,
+            ),
         }
     )
 
@@ -149,7 +164,8 @@ def _summary(
     out_tokens = int(fin["output_tokens"].sum())
     hit = sum(i.num_prefix_hit_blocks for i in run.instances)
     query = sum(i.num_prefix_query_blocks for i in run.instances)
-    kv_total = ts["kv_used_bytes"].to_numpy() if len(ts) else np.zeros(0)
+    kv_total = ts["vram_used"].to_numpy() if len(ts) else np.zeros(0)
+    weights = sum(i.setup.weight_bytes for i in run.instances)
     s: dict[str, Any] = {
         "num_requests": n,
         "finished": finished,
@@ -170,10 +186,17 @@ def _summary(
         {
             "avg_kv_bytes": float(kv_total.mean()) if kv_total.size else 0.0,
             "peak_kv_bytes": float(kv_total.max()) if kv_total.size else 0.0,
-            "kv_capacity_bytes": float(run.num_blocks * run.block_bytes * len(run.instances)),
-            "avg_vram_bytes": float(kv_total.mean() if kv_total.size else 0.0)
-            + weight_bytes * len(run.instances),
+            "kv_capacity_bytes": float(
+                sum(i.pool.num_blocks for i in run.instances) * run.block_bytes
+            ),
+            "avg_vram_bytes": float(kv_total.mean() if kv_total.size else 0.0) + weights,
             "preemptions": int(sum(i.num_preemptions for i in run.instances)),
+            "evictions": int(run.stats.get("evictions", 0)),
+            "handoffs_total": int(run.stats.get("handoffs_total", 0)),
+            "cross_gpu_decodes": int(run.stats.get("cross_gpu_decodes", 0)),
+            "retry_attempts": int(run.stats.get("retry_attempts", 0)),
+            "retry_successes": int(run.stats.get("retry_successes", 0)),
+            "max_global_queue_depth": int(run.stats.get("max_global_queue_depth", 0)),
             "prefix_hit_ratio": safe_ratio(hit, query),
             "prefix_hit_blocks": int(hit),
             "prefix_query_blocks": int(query),
@@ -182,15 +205,21 @@ def _summary(
             "num_steps": int(sum(i.num_steps for i in run.instances)),
         }
     )
-    s["per_instance"] = [
+    s["per_gpu"] = [
         {
-            "instance": i.index,
-            "requests_finished": i.num_finished,
+            "gpu_index": i.index,
+            "name": i.setup.name,
+            "gpu": i.setup.gpu_name,
+            "tensor_parallel": i.setup.tensor_parallel,
+            "peak_vram_bytes": i.peak_blocks * run.block_bytes,
+            "kv_capacity_bytes": i.pool.num_blocks * run.block_bytes,
+            "weight_bytes": i.setup.weight_bytes,
             "tokens_generated": i.tokens_generated,
-            "peak_kv_bytes": i.peak_blocks * run.block_bytes,
+            "requests_finished": i.num_finished,
             "busy_ms": i.busy_s * 1e3,
             "utilization": safe_ratio(i.busy_s, makespan),
             "preemptions": i.num_preemptions,
+            "evictions": i.num_evictions,
             "prefix_hit_ratio": safe_ratio(i.num_prefix_hit_blocks, i.num_prefix_query_blocks),
         }
         for i in run.instances
@@ -226,6 +255,20 @@ def _meta(
         "num_events": run.num_events,
         "synthetic_hashes": any(r.synthetic_hashes for r in requests[:1000]),
         "kv_blocks_per_instance": run.num_blocks,
+        "instances": [
+            {
+                "gpu_index": i.index,
+                "name": i.setup.name,
+                "gpu": i.setup.gpu_name,
+                "tensor_parallel": i.setup.tensor_parallel,
+                "node": i.setup.node,
+                "kv_blocks": i.pool.num_blocks,
+                "max_num_seqs": i.max_num_seqs,
+                "decode_tokens_per_s": i.decode_speed,
+                "time_model": i.tm.describe(),
+            }
+            for i in run.instances
+        ],
         "kv_block_bytes": run.block_bytes,
         "model": model.model_dump(),
         "gpu": gpu.model_dump(),
@@ -254,5 +297,6 @@ def write_run_dir(result: Result, out: Path, *, plots: bool = True) -> list[Path
     if plots:
         from kvsim.report.plots import write_run_plots
 
-        paths += write_run_plots(out, result.timeseries, result.requests)
+        caps = [g["kv_capacity_bytes"] for g in result.summary.get("per_gpu", [])]
+        paths += write_run_plots(out, result.timeseries, result.requests, caps or None)
     return paths

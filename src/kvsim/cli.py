@@ -100,10 +100,11 @@ def run(
     no_plots: NoPlotsOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
 ) -> None:
-    """Run a full serving simulation and print its summary."""
+    """Run a full serving simulation and print its summary (and a per-GPU table when the
+    cluster has several GPUs)."""
     from kvsim.api import simulate
     from kvsim.config.loader import load_config
-    from kvsim.report.tables import render_summary
+    from kvsim.report.tables import render_per_gpu, render_summary
 
     if config is None and preset is None:
         preset = "default"
@@ -126,6 +127,7 @@ def run(
     if not quiet:
         title = f"kvsim run — {preset or config} (seed {cfg.seed})"
         render_summary(result.summary, console, title)
+        render_per_gpu(result.summary, console)
         cpu = result.meta.get("cpu_time_s", 0.0)
         console.print(
             f"{result.summary['num_events']} events, "

@@ -42,7 +42,11 @@ def test_run_directory_contract(tmp_path: Path) -> None:
         "peak_kv_bytes",
         "preemptions",
         "prefix_hit_ratio",
-        "per_instance",
+        "per_gpu",
+        "evictions",
+        "handoffs_total",
+        "retry_attempts",
+        "max_global_queue_depth",
     ):
         assert key in summary, key
     assert summary == json.loads(json.dumps(res.summary))
@@ -66,7 +70,7 @@ def test_run_directory_contract(tmp_path: Path) -> None:
     assert ts["finished_delta"].sum() == summary["finished"]
     # events: one arrival and one terminal event per request, time-ordered
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    kinds = [e["type"] for e in events]
+    kinds = [e["event"] for e in events]
     assert kinds.count("arrival") == n
     assert kinds.count("finish") + kinds.count("reject") == n
     times = [e["time_ms"] for e in events]

@@ -39,3 +39,19 @@ def test_run_until_stops_before_later_events_and_calls_on_advance() -> None:
     assert times == [1.0]  # the clock starts at 0, so only the move to 1.0 is an advance
     assert loop.peek_time() == 3.0
     assert len(loop) == 1
+
+
+def test_cancelled_events_neither_run_nor_move_the_clock() -> None:
+    from kvsim.engine.loop import EventLoop, Phase
+
+    loop = EventLoop()
+    seen: list[tuple[float, str]] = []
+    advanced: list[float] = []
+    loop.push(1.0, Phase.ARRIVAL, lambda t, a: seen.append((t, a)), "a")
+    late = loop.push(5.0, Phase.STEP_END, lambda t, a: seen.append((t, a)), "stale")
+    loop.push(2.0, Phase.STEP_END, lambda t, a: seen.append((t, a)), "b")
+    loop.cancel(late)
+    loop.run(on_advance=advanced.append)
+    assert seen == [(1.0, "a"), (2.0, "b")]
+    assert advanced == [1.0, 2.0]
+    assert loop.now == 2.0 and loop.num_events == 2 and len(loop) == 0

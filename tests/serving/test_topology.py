@@ -159,8 +159,12 @@ def test_too_many_distinct_bandwidths_is_a_config_error(monkeypatch: pytest.Monk
 def test_large_cluster_without_links_builds_without_pair_matrices() -> None:
     topo = Topology.build(node_ids([None] * 10240, 8), TopologyConfig())
     assert topo.path(0, 7).kind == "nvlink"
-    assert topo.path(0, 10239).kind == "network"
-    assert topo.num_links == 6 * 10240
+    assert topo.path(0, 63).kind == "network"  # same rack (8 nodes x 8 GPUs)
+    assert topo.path(0, 10239).kind == "cross-rack"
+    # cross-rack defaults to the network figures: same time as before the hierarchy
+    assert topo.transfer_time_s(0, 10239, 1e9) == topo.transfer_time_s(0, 63, 1e9)
+    assert topo.num_racks == 160
+    assert topo.num_links == 8 * 10240 + 2 * 160
 
 
 def _brute_force_time(

@@ -46,6 +46,7 @@ __all__ = [
     "parse_override",
     "preset_text",
     "resolve_gpu",
+    "resolve_gpu_name",
     "resolve_model",
     "validate_config",
 ]
@@ -466,6 +467,9 @@ def load_config(
     cfg = validate_config(data)
     resolve_model(cfg)
     resolve_gpu(cfg)
+    for spec in cfg.cluster.instances:
+        if isinstance(spec.gpu, str):
+            resolve_gpu_name(cfg, spec.gpu)
     return cfg
 
 
@@ -515,6 +519,16 @@ def resolve_gpu(cfg: SimConfig) -> GPUSpec:
     key = cfg.gpu.strip().lower()
     if key not in table:
         raise ConfigError("gpu", f"unknown gpu '{cfg.gpu}'; known: {', '.join(table)}")
+    return table[key]
+
+
+def resolve_gpu_name(cfg: SimConfig, name: str) -> GPUSpec:
+    """The catalog :class:`GPUSpec` called ``name`` (``cfg.catalog_files`` first)."""
+    _, extra = _extra_catalogs(cfg)
+    table = {**gpu_catalog(), **extra}
+    key = name.strip().lower()
+    if key not in table:
+        raise ConfigError("cluster.instances", f"unknown gpu '{name}'; known: {', '.join(table)}")
     return table[key]
 
 

@@ -29,6 +29,9 @@ Defaults and their public sources:
   catalog (https://pcisig.com/specifications, PCIe 5.0 base specification).
 * 400 Gb/s InfiniBand NDR (ConnectX-7, one NIC per GPU as in DGX H100) -> 50 GB/s per
   direction (https://www.nvidia.com/en-us/networking/infiniband/qm9700/).
+* Cross-rack defaults equal the intra-rack (``network_*``) figures and the rack uplink is
+  non-blocking (``rack_uplink_gbytes_per_s: null``), so a config that names no rack field
+  behaves as before the hierarchy existed; a calibration profile sets real figures.
 * Latencies are per-transfer setup costs including the software stack (copy-engine launch,
   RDMA post), order-of-magnitude figures, not wire latencies: NVLink 3 us, PCIe 5 us (a
   cudaMemcpyAsync launch is a few us), network 10 us (RDMA write + completion on NDR is a few
@@ -71,9 +74,23 @@ class LinkSpec(_Strict):
 class TopologyConfig(_Strict):
     """Explicit links plus the defaults used for every pair without an explicit path.
 
-    GPU ``g`` is on node ``cluster.instances[g].node`` if set, else ``g // gpus_per_node``.
-    Pairs on the same node default to NVLink, pairs on different nodes to the network;
-    GPU <-> host transfers (swap) use PCIe. Bandwidths are GB/s per direction, latencies us.
+    Hierarchy: GPU ``g`` is on node ``cluster.instances[g].node`` if set, else
+    ``g // gpus_per_node``; node ``v`` is in rack ``v // nodes_per_rack``. Pairs on the same
+    node default to NVLink, pairs on different nodes of one rack to the (intra-rack) network
+    ``network_*``, pairs in different racks to ``cross_rack_*`` (``null``: the ``network_*``
+    figure); GPU <-> host transfers (swap) use PCIe. Bandwidths are GB/s per direction,
+    latencies us. ``racks`` (optional) is the size of a generated cluster
+    (``racks * nodes_per_rack * gpus_per_node`` GPUs; 160 x 8 x 8 = 10,240 in the cluster
+    presets); when set, a cluster needing more racks is a ConfigError.
+
+    ``rack_uplink_gbytes_per_s`` (``null`` = non-blocking) is the capacity of each rack's
+    uplink to the spine, per direction, shared max-min fairly by every cross-rack transfer
+    leaving (or entering) the rack: it carries ``uplink / per-flow bandwidth`` concurrent
+    flows at full speed before they slow down.
+
+    Network variance (off by default): every transfer's time is multiplied by a factor drawn
+    per transfer from a lognormal of mean 1 and coefficient of variation ``jitter_cv``, and
+    with probability ``tail_probability`` also by ``tail_multiplier`` (a rare slow transfer).
     """
 
     links: list[LinkSpec] = Field(default_factory=list)
@@ -84,3 +101,44 @@ class TopologyConfig(_Strict):
     pcie_latency_us: float = Field(5.0, ge=0)
     network_gbytes_per_s: float = Field(50.0, gt=0, description="cross-node GPU<->GPU, GB/s")
     network_latency_us: float = Field(10.0, ge=0)
+    racks: int | None = Field(None, ge=1, description="racks of a generated cluster (or null)")
+    nodes_per_rack: int = Field(8, ge=1, description="nodes per rack (8 x 8 GPUs = 64)")
+    cross_rack_gbytes_per_s: float | None = Field(
+        None, gt=0, description="GPU<->GPU in different racks, GB/s (null: network_gbytes_per_s)"
+    )
+    cross_rack_latency_us: float | None = Field(
+        None, ge=0, description="cross-rack latency, us (null: network_latency_us)"
+    )
+    rack_uplink_gbytes_per_s: float | None = Field(
+        None, gt=0, description="each rack's spine uplink per direction, GB/s (null: no limit)"
+    )
+    jitter_cv: float = Field(0.0, ge=0, description="lognormal transfer-time CV (0: off)")
+    tail_probability: float = Field(0.0, ge=0, le=1, description="chance of a slow transfer")
+    tail_multiplier: float = Field(1.0, ge=1, description="time factor of a slow transfer")
+
+    @property
+    def gpus_per_rack(self) -> int:
+        """GPUs in one rack (``nodes_per_rack * gpus_per_node``)."""
+        return self.nodes_per_rack * self.gpus_per_node
+
+    @property
+    def num_gpus(self) -> int | None:
+        """GPUs of the generated cluster (``racks * gpus_per_rack``), None without ``racks``."""
+        return None if self.racks is None else self.racks * self.gpus_per_rack
+
+    def level_figures(self) -> dict[str, tuple[float, float]]:
+        """``level -> (bytes/s, seconds)`` of the default levels: ``nvlink``, ``network``
+        (intra-rack), ``cross-rack``, ``pcie``. Cross-rack ``null`` fields fall back to
+        the network figures."""
+        xr_bw = self.cross_rack_gbytes_per_s or self.network_gbytes_per_s
+        xr_lat = (
+            self.network_latency_us
+            if self.cross_rack_latency_us is None
+            else self.cross_rack_latency_us
+        )
+        return {
+            "nvlink": (self.nvlink_gbytes_per_s * 1e9, self.nvlink_latency_us / 1e6),
+            "network": (self.network_gbytes_per_s * 1e9, self.network_latency_us / 1e6),
+            "cross-rack": (xr_bw * 1e9, xr_lat / 1e6),
+            "pcie": (self.pcie_gbytes_per_s * 1e9, self.pcie_latency_us / 1e6),
+        }

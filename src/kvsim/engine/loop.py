@@ -2,8 +2,9 @@
 
 ``seq`` comes from a per-loop ``itertools.count()``: ties in (time, phase) pop in push order
 (FIFO) and handlers are never compared. ``Phase`` is the single source of truth for the order
-of same-time events: a batch step that ends at ``t`` is applied before requests arriving at
-``t`` are routed, and both happen before an instance schedules its next step at ``t``.
+of same-time events: a batch step that ends at ``t`` is applied before a KV transfer finishing
+at ``t`` is collected, both before requests arriving at ``t`` are routed, and all of them
+before an instance schedules its next step at ``t``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ class Phase(IntEnum):
     """Order of same-time events (lower runs first)."""
 
     STEP_END = 0
-    ARRIVAL = 1
-    SCHEDULE = 2
+    TRANSFER = 1
+    ARRIVAL = 2
+    SCHEDULE = 3
 
 
 Handler = Callable[[float, Any], None]
@@ -34,22 +36,30 @@ class EventLoop:
     Invariants: ``now`` never decreases; a handler may push events at ``time >= now``.
     """
 
-    __slots__ = ("_counter", "_heap", "now", "num_events")
+    __slots__ = ("_cancelled", "_counter", "_heap", "now", "num_events")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, int, Handler, Any]] = []
         self._counter = itertools.count()
+        self._cancelled: set[int] = set()
         self.now = 0.0
         self.num_events = 0
 
-    def push(self, time_s: float, phase: Phase, handler: Handler, arg: Any = None) -> None:
-        """Schedule ``handler(time_s, arg)``. Scheduling in the past is a bug."""
+    def push(self, time_s: float, phase: Phase, handler: Handler, arg: Any = None) -> int:
+        """Schedule ``handler(time_s, arg)``; returns the event's id (for :meth:`cancel`).
+        Scheduling in the past is a bug."""
         if time_s < self.now:
             raise ValueError(f"event at {time_s!r} is before now={self.now!r}")
-        heapq.heappush(self._heap, (time_s, int(phase), next(self._counter), handler, arg))
+        seq = next(self._counter)
+        heapq.heappush(self._heap, (time_s, int(phase), seq, handler, arg))
+        return seq
+
+    def cancel(self, event_id: int) -> None:
+        """Drop a pending event: it neither runs, nor moves the clock, nor counts."""
+        self._cancelled.add(event_id)
 
     def peek_time(self) -> float:
-        """Time of the next event, or +inf when the heap is empty."""
+        """Time of the next event (cancelled ones included), or +inf when the heap is empty."""
         return self._heap[0][0] if self._heap else float("inf")
 
     def __len__(self) -> int:
@@ -63,10 +73,14 @@ class EventLoop:
         new time ``t`` (used by samplers that must see the state just before ``t``)."""
         heap = self._heap
         pop = heapq.heappop
+        cancelled = self._cancelled
         while heap:
             if heap[0][0] > until_s:
                 break
-            time_s, _phase, _seq, handler, arg = pop(heap)
+            time_s, _phase, seq, handler, arg = pop(heap)
+            if cancelled and seq in cancelled:
+                cancelled.discard(seq)
+                continue
             if time_s != self.now and on_advance is not None:
                 on_advance(time_s)
             self.now = time_s

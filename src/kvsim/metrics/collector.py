@@ -2,6 +2,11 @@
 
 The collector only records (plain lists and counters); it never plots or writes files. Events
 go to an optional ``event_sink(record)`` supplied by the caller (a null object when off).
+
+Event records (``events.jsonl``) carry ``time_ms``, ``event``, ``request_id`` and
+``gpu_index`` (-1 when the request is on no GPU, e.g. in the global queue) plus a few
+event-specific fields; ``event`` is one of arrival, enqueue, start_prefill, first_token,
+handoff_start, handoff_complete, preempt, evict, retry, reject, finish.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ class Sampled(Protocol):
     def snapshot(self, time_s: float) -> tuple[int, int, int, int, int]: ...
 
 
+def _zero() -> int:
+    return 0
+
+
 class Collector:
     """Implements :class:`kvsim.serving.instance.InstanceObserver`.
 
@@ -36,11 +45,13 @@ class Collector:
         dt_s: float,
         block_bytes: float,
         event_sink: EventSink | None = None,
+        global_depth: Callable[[], int] = _zero,
     ) -> None:
         self.instances = instances
         self.dt_s = dt_s
         self.block_bytes = block_bytes
         self.sink = event_sink
+        self.global_depth = global_depth
         self.num_finished = 0
         self.num_rejected = 0
         self.num_preemptions = 0
@@ -49,37 +60,53 @@ class Collector:
         self._last = (0, 0, 0, 0)  # tokens, finished, rejected, preemptions at previous row
 
     # -- observer hooks -----------------------------------------------------------------
-    def _emit(self, kind: str, seq: Seq, now: float, **extra: object) -> None:
+    def _emit(self, kind: str, seq: Seq, now: float, gpu: int, **extra: object) -> None:
         if self.sink is not None:
             rec = {
                 "time_ms": now * 1e3,
-                "type": kind,
+                "event": kind,
                 "request_id": seq.req.request_id,
-                "instance": seq.instance,
+                "gpu_index": gpu,
             }
             rec.update(extra)
             self.sink(rec)
 
     def on_arrival(self, seq: Seq, now: float) -> None:
-        self._emit("arrival", seq, now)
+        self._emit("arrival", seq, now, -1)
+
+    def on_enqueue(self, seq: Seq, now: float, gpu: int) -> None:
+        """Queued on instance ``gpu`` (-1: the cluster-wide global queue)."""
+        self._emit("enqueue", seq, now, gpu)
+
+    def on_retry(self, seq: Seq, now: float, gpu: int) -> None:
+        self._emit("retry", seq, now, gpu, reason=seq.reject_reason)
 
     def on_admit(self, seq: Seq, now: float) -> None:
-        self._emit("start_prefill", seq, now, cached_tokens=seq.cached_tokens)
+        self._emit("start_prefill", seq, now, seq.instance, cached_tokens=seq.cached_tokens)
 
     def on_first_token(self, seq: Seq, now: float) -> None:
-        self._emit("first_token", seq, now)
+        self._emit("first_token", seq, now, seq.instance)
+
+    def on_handoff_start(self, seq: Seq, now: float, dst: int) -> None:
+        self._emit("handoff_start", seq, now, seq.prefill_instance, dst_gpu_index=dst)
+
+    def on_handoff_complete(self, seq: Seq, now: float) -> None:
+        self._emit("handoff_complete", seq, now, seq.instance, src_gpu_index=seq.prefill_instance)
 
     def on_finish(self, seq: Seq, now: float) -> None:
         self.num_finished += 1
-        self._emit("finish", seq, now)
+        self._emit("finish", seq, now, seq.instance)
 
     def on_preempt(self, seq: Seq, now: float) -> None:
         self.num_preemptions += 1
-        self._emit("preempt", seq, now, swapped=seq.swapped)
+        self._emit("preempt", seq, now, seq.instance, swapped=seq.swapped)
+
+    def on_evict(self, seq: Seq, now: float) -> None:
+        self._emit("evict", seq, now, seq.instance)
 
     def on_reject(self, seq: Seq, now: float) -> None:
         self.num_rejected += 1
-        self._emit("reject", seq, now, reason=seq.reject_reason)
+        self._emit("reject", seq, now, seq.instance, reason=seq.reject_reason)
 
     # -- sampler ------------------------------------------------------------------------
     def sample_before(self, time_s: float) -> None:
@@ -113,9 +140,10 @@ class Collector:
             t * 1e3,
             float(sum(per_inst)),
             *per_inst,
-            queued,
             prefill,
             decode,
+            queued,
+            self.global_depth(),
             tokens - p_tok,
             self.num_finished - p_fin,
             self.num_rejected - p_rej,
@@ -125,14 +153,16 @@ class Collector:
         self.rows.append(row)
 
     def timeseries_columns(self) -> list[str]:
+        """The shared output contract: KV bytes in use in ``vram_used`` / ``vram_gpu{N}``."""
         n = len(self.instances)
         return [
             "time_ms",
-            "kv_used_bytes",
-            *(f"kv_used_bytes_inst{i}" for i in range(n)),
-            "queue_depth",
+            "vram_used",
+            *(f"vram_gpu{i}" for i in range(n)),
             "active_prefill",
             "active_decode",
+            "queue_depth",
+            "global_queue_depth",
             "tokens_generated_delta",
             "finished_delta",
             "rejects_delta",

@@ -79,6 +79,37 @@ class RooflineModel:
             figures=figures,
         )
 
+    def with_rates(
+        self, prefill_tokens_per_s: float | None, decode_tokens_per_s: float | None
+    ) -> RooflineModel:
+        """Override the compute / memory rates with measured throughputs.
+
+        ``prefill_tokens_per_s`` rescales both compute coefficients so that one new token
+        without context costs ``1 / prefill_tokens_per_s`` of compute; ``decode_tokens_per_s``
+        rescales both memory coefficients so that reading the weights (a one-sequence decode
+        at zero context, overhead excluded) takes ``1 / decode_tokens_per_s``. The step time
+        stays linear in the batch composition (the fast-forward maths still apply)."""
+        if prefill_tokens_per_s is None and decode_tokens_per_s is None:
+            return self
+        c = m = 1.0
+        figures = list(self.figures)
+        if prefill_tokens_per_s is not None:
+            c = 1.0 / prefill_tokens_per_s / self.sec_per_token_compute
+            figures.append(("prefill_tokens_per_s_override", prefill_tokens_per_s))
+        if decode_tokens_per_s is not None:
+            m = 1.0 / decode_tokens_per_s / self.sec_weights_memory
+            figures.append(("decode_tokens_per_s_override", decode_tokens_per_s))
+        return RooflineModel(
+            overhead_s=self.overhead_s,
+            sec_per_token_compute=self.sec_per_token_compute * c,
+            sec_per_ctx_compute=self.sec_per_ctx_compute * c,
+            sec_weights_memory=self.sec_weights_memory * m,
+            sec_per_kv_token_memory=self.sec_per_kv_token_memory * m,
+            sec_per_token_comm=self.sec_per_token_comm,
+            swap_sec_per_token=self.swap_sec_per_token,
+            figures=tuple(figures),
+        )
+
     def step_time(self, num_tokens: int, attn_ctx: float, kv_read_tokens: int) -> float:
         """Seconds of one iteration with the given batch composition (num_tokens >= 1)."""
         compute = num_tokens * self.sec_per_token_compute + attn_ctx * self.sec_per_ctx_compute

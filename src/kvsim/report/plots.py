@@ -11,9 +11,11 @@ byte-identical files.
 Plots (x axis: simulated time in seconds, or the metric for CDFs):
 
 ==================  ==========================================================================
-``kv_memory.png``   KV bytes in use (GiB): total, per instance (min-max band + mean above
-                    :data:`MAX_INSTANCE_LINES` instances), dashed line per distinct capacity
-``queue_depth.png`` waiting requests, and running prefill / decode sequences when present
+``kv_memory.png``   KV bytes in use per GPU (GiB, ``vram_gpu{N}``) and in total (``vram_used``);
+                    min-max band + mean above :data:`MAX_INSTANCE_LINES` GPUs; dashed line
+                    per distinct per-GPU capacity
+``queue_depth.png`` waiting requests (per-GPU queues and the global queue), and running
+                    prefill / decode sequences when present
 ``throughput.png``  generated tokens/s per sample interval and the run mean
 ``ttft_cdf.png``    empirical CDF of TTFT of finished requests, p50/p99 marked
 ``latency_cdf.png`` empirical CDF of end-to-end latency of finished requests, p50/p99 marked
@@ -27,7 +29,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -57,7 +59,8 @@ PLOT_FILES = (
 GIB = float(1 << 30)
 _FIGSIZE_IN = (8.0, 4.5)
 _DPI = 100
-_INST_USED = re.compile(r"^kv_used_bytes_inst(\d+)$")
+_INST_USED = re.compile(r"^(?:vram_gpu|kv_used_bytes_inst)(\d+)$")
+_TOTAL_USED = ("vram_used", "kv_used_bytes")
 _LEGEND_BEST_MAX_POINTS = 20_000
 _INST_CAP = re.compile(r"^kv_capacity_bytes_inst(\d+)$")
 
@@ -65,19 +68,29 @@ _INST_CAP = re.compile(r"^kv_capacity_bytes_inst(\d+)$")
 # --------------------------------------------------------------------------- public entry
 
 
-def write_run_plots(out_dir: Path, timeseries: pd.DataFrame, requests: pd.DataFrame) -> list[Path]:
+def write_run_plots(
+    out_dir: Path,
+    timeseries: pd.DataFrame,
+    requests: pd.DataFrame,
+    capacities: Sequence[float] | None = None,
+) -> list[Path]:
     """Write the run plots to ``out_dir/plots/`` and return their paths (order of
     :data:`PLOT_FILES`).
 
     ``timeseries`` is the sampled time series (``time_ms``, ``kv_used_bytes``,
     ``kv_used_bytes_inst{N}``, ``kv_capacity_bytes_inst{N}``, ``queue_depth``,
     ``active_prefill``, ``active_decode``, ``tokens_generated_delta``, ...), one row per
-    sample; ``requests`` has one row per request with ``state``, ``ttft_ms`` and
-    ``e2e_latency_ms``. Neither is modified. Existing plot files are replaced atomically.
+    sample (``vram_used`` / ``vram_gpu{N}`` are accepted for the KV columns);
+    ``requests`` has one row per request with ``state``, ``ttft_ms`` and
+    ``e2e_latency_ms``; ``capacities[N]`` (optional) is GPU N's KV capacity in bytes, drawn
+    like a ``kv_capacity_bytes_inst{N}`` column. Neither frame is modified. Existing plot
+    files are replaced atomically.
     """
     plot_dir = Path(out_dir) / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     ts = _sorted_timeseries(timeseries)
+    if capacities is not None and not ts.empty:
+        ts = ts.assign(**{f"kv_capacity_bytes_inst{i}": float(c) for i, c in enumerate(capacities)})
     finished = _finished(requests)
     drawers: dict[str, Callable[[Axes], None]] = {
         "kv_memory.png": lambda ax: _draw_kv_memory(ax, ts),
@@ -191,7 +204,8 @@ def _draw_kv_memory(ax: Axes, ts: pd.DataFrame) -> None:
     ax.set_ylabel("KV memory (GiB)")
     used_cols = _instance_columns(ts.columns, _INST_USED)
     cap_cols = _instance_columns(ts.columns, _INST_CAP)
-    has_total = "kv_used_bytes" in ts.columns
+    total_col = next((c for c in _TOTAL_USED if c in ts.columns), "")
+    has_total = bool(total_col)
     if ts.empty or not (used_cols or has_total):
         _no_data(ax)
         return
@@ -200,7 +214,7 @@ def _draw_kv_memory(ax: Axes, ts: pd.DataFrame) -> None:
     # One instance: its line equals the total, so only the total is drawn.
     if (len(used_cols) > 1 or not has_total) and len(used_cols) <= MAX_INSTANCE_LINES:
         for col in used_cols:
-            ax.plot(t, _col(ts, col) / GIB, linewidth=1.0, label=f"instance {_inst(col)}")
+            ax.plot(t, _col(ts, col) / GIB, linewidth=1.0, label=f"GPU {_inst(col)}")
         num_lines += len(used_cols)
     elif len(used_cols) > MAX_INSTANCE_LINES:
         per_inst = np.column_stack([_col(ts, c) for c in used_cols]) / GIB
@@ -209,12 +223,12 @@ def _draw_kv_memory(ax: Axes, ts: pd.DataFrame) -> None:
             lo, hi = np.nanmin(per_inst, axis=1), np.nanmax(per_inst, axis=1)
             mean = np.nanmean(per_inst, axis=1)
         ax.fill_between(
-            t, lo, hi, alpha=0.3, linewidth=0, label=f"per instance min-max ({len(used_cols)})"
+            t, lo, hi, alpha=0.3, linewidth=0, label=f"per GPU min-max ({len(used_cols)})"
         )
-        ax.plot(t, mean, linewidth=1.0, label="per instance mean")
+        ax.plot(t, mean, linewidth=1.0, label="per GPU mean")
         num_lines += 3
     if has_total:
-        ax.plot(t, _col(ts, "kv_used_bytes") / GIB, color="black", linewidth=1.6, label="total")
+        ax.plot(t, _col(ts, total_col) / GIB, color="black", linewidth=1.6, label="total")
     _draw_capacities(ax, ts, cap_cols, with_total=has_total)
     top = ax.get_ylim()[1]
     ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)  # headroom for the legend
@@ -222,8 +236,9 @@ def _draw_kv_memory(ax: Axes, ts: pd.DataFrame) -> None:
 
 
 def _inst(col: str) -> str:
-    """Instance number of a ``..._inst{N}`` column name."""
-    return col.rsplit("_inst", 1)[1]
+    """GPU number of a ``..._inst{N}`` / ``vram_gpu{N}`` column name."""
+    m = re.search(r"(\d+)$", col)
+    return m.group(1) if m else col
 
 
 def _draw_capacities(ax: Axes, ts: pd.DataFrame, cap_cols: list[str], with_total: bool) -> None:
@@ -242,11 +257,11 @@ def _draw_capacities(ax: Axes, ts: pd.DataFrame, cap_cols: list[str], with_total
         shown = [shown[0], shown[-1]]
     for cap, insts in shown:
         if len(caps) == 1 and len(cap_cols) > 1:
-            who = "per instance"
+            who = "per GPU"
         elif len(insts) == 1:
-            who = f"instance {insts[0]}"
+            who = f"GPU {insts[0]}"
         else:
-            who = f"{len(insts)} instances"
+            who = f"{len(insts)} GPUs"
         ax.axhline(
             cap / GIB,
             linestyle="--",
@@ -274,6 +289,7 @@ def _draw_queue_depth(ax: Axes, ts: pd.DataFrame) -> None:
     ax.set_ylabel("requests")
     series = [
         ("queue_depth", "queued"),
+        ("global_queue_depth", "global queue"),
         ("active_prefill", "running prefill"),
         ("active_decode", "running decode"),
     ]

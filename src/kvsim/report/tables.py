@@ -27,7 +27,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["HEADLINE_METRICS", "render_summary", "summary_rows"]
+__all__ = ["HEADLINE_METRICS", "per_gpu_rows", "render_per_gpu", "render_summary", "summary_rows"]
+
+#: Multi-GPU counters shown only when non-zero (a single-GPU run has none of them).
+OPTIONAL_ZERO = frozenset({"evictions", "handoffs_total", "retry_attempts",
+                           "max_global_queue_depth"})  # fmt: skip
 
 NA = "n/a"
 GIB = float(1 << 30)
@@ -102,6 +106,10 @@ HEADLINE_METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("p99_latency_ms", "latency p99", fmt_ms),
     ("peak_kv_bytes", "peak KV memory", fmt_gib),
     ("preemptions", "preemptions", fmt_count),
+    ("evictions", "evictions", fmt_count),
+    ("handoffs_total", "KV handoffs", fmt_count),
+    ("retry_attempts", "retries", fmt_count),
+    ("max_global_queue_depth", "max global queue", fmt_count),
     ("prefix_hit_ratio", "prefix hit ratio", fmt_ratio),
     ("makespan_s", "makespan", fmt_seconds),
     ("num_events", "events", fmt_count),
@@ -112,7 +120,45 @@ HEADLINE_METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
 def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Headline ``(label, formatted value)`` pairs of ``summary`` in :data:`HEADLINE_METRICS`
     order; keys missing from ``summary`` are skipped, other keys are ignored."""
-    return [(label, fmt(summary[key])) for key, label, fmt in HEADLINE_METRICS if key in summary]
+    return [
+        (label, fmt(summary[key]))
+        for key, label, fmt in HEADLINE_METRICS
+        if key in summary and not (key in OPTIONAL_ZERO and not summary[key])
+    ]
+
+
+#: ``(per_gpu key, column, formatter)`` of the per-GPU table.
+PER_GPU_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("gpu_index", "gpu", fmt_count),
+    ("name", "name", str),
+    ("requests_finished", "finished", fmt_count),
+    ("tokens_generated", "tokens", fmt_count),
+    ("peak_vram_bytes", "peak KV", fmt_gib),
+    ("kv_capacity_bytes", "KV capacity", fmt_gib),
+    ("busy_ms", "busy", fmt_ms),
+    ("utilization", "util", fmt_ratio),
+)
+
+
+def per_gpu_rows(summary: Mapping[str, Any]) -> list[list[str]]:
+    """One row of formatted :data:`PER_GPU_COLUMNS` per entry of ``summary["per_gpu"]``."""
+    return [
+        [fmt(g[key]) if key in g else NA for key, _, fmt in PER_GPU_COLUMNS]
+        for g in summary.get("per_gpu", [])
+    ]
+
+
+def render_per_gpu(summary: Mapping[str, Any], console: Console) -> None:
+    """Print the per-GPU table (only for runs with more than one GPU)."""
+    rows = per_gpu_rows(summary)
+    if len(rows) < 2:
+        return
+    table = Table(title="per GPU", title_justify="left", header_style="bold")
+    for _, col, _fmt in PER_GPU_COLUMNS:
+        table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def render_summary(summary: Mapping[str, Any], console: Console, title: str) -> None:

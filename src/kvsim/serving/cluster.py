@@ -1,47 +1,44 @@
-"""The serving driver: routes arrivals to instances and runs the event loop to the end."""
+"""The serving driver: routes arrivals to instances and runs the event loop to the end.
+
+Placement of a request (arrival, global-queue drain, or retry):
+
+1. ``max_model_len`` too small -> rejected;
+2. candidates = instances not tried yet; with ``scheduler.max_queue`` only those with
+   ``queued + active < max_queue``; none -> the cluster-wide FIFO global queue (if enabled and
+   below ``max_depth``), else rejected (``queue_full``);
+3. the router picks one; if it cannot take the request (``kv_capacity``, ``max_waiting``, or
+   later ``kv_pressure`` at admission under ``memory_pressure: reject``) the request is retried
+   on another instance up to ``max_retries`` times, then rejected.
+
+The global queue is drained (head first) whenever an instance's load goes down. Every request
+ends in exactly one terminal state: finished, rejected or (clock stopped) unfinished.
+"""
 
 from __future__ import annotations
 
 import gc
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from kvsim.config.catalog import GPUSpec, ModelSpec
 from kvsim.config.schema import SimConfig
+from kvsim.config.topology import TopologyConfig
 from kvsim.engine.loop import EventLoop, Phase
-from kvsim.errors import ConfigError
 from kvsim.kv.hashing import rechunk_hashes
 from kvsim.metrics.collector import Collector, EventSink
 from kvsim.perf.roofline import RooflineModel
+from kvsim.serving.build import build_setups, kv_capacity_blocks
+from kvsim.serving.handoff import HandoffRouter
 from kvsim.serving.instance import Instance
+from kvsim.serving.routing import create_router
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.workload.request import Request
 
 __all__ = ["RunOutput", "ServingSimulation", "kv_capacity_blocks"]
-
-
-def kv_capacity_blocks(cfg: SimConfig, model: ModelSpec, gpu: GPUSpec) -> int:
-    """KV blocks per instance (DESIGN: explicit blocks > explicit bytes > HBM fraction)."""
-    s = cfg.scheduler
-    block_bytes = s.block_size * model.kv_bytes_per_token
-    if s.kv_capacity_blocks is not None:
-        return s.kv_capacity_blocks
-    if s.kv_capacity_bytes is not None:
-        n = int(s.kv_capacity_bytes // block_bytes)
-        if n < 1:
-            raise ConfigError("scheduler.kv_capacity_bytes", "smaller than one KV block")
-        return n
-    tp = cfg.cluster.tensor_parallel
-    budget = gpu.hbm_bytes * tp * s.gpu_memory_utilization - model.weight_bytes
-    if budget < block_bytes:
-        raise ConfigError(
-            "cluster.tensor_parallel",
-            f"{model.name} weights ({model.weight_bytes / 1e9:.1f} GB) leave no KV room in "
-            f"{tp} x {gpu.name} at gpu_memory_utilization={s.gpu_memory_utilization}; "
-            "raise tensor_parallel or set scheduler.kv_capacity_blocks",
-        )
-    return int(budget // block_bytes)
 
 
 @dataclass(slots=True)
@@ -56,6 +53,7 @@ class RunOutput:
     block_bytes: float
     end_s: float
     num_events: int
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 class ServingSimulation:
@@ -71,73 +69,177 @@ class ServingSimulation:
         exact_steps: bool = False,
         event_sink: EventSink | None = None,
         on_progress: Callable[[int], None] | None = None,
+        resolve_gpu: Callable[[str], GPUSpec] | None = None,
+        rng: np.random.Generator | None = None,
     ) -> None:
         self.cfg = cfg
         self.model = model
         self.requests = requests
-        tp = cfg.cluster.tensor_parallel
-        self.time_model = RooflineModel.from_specs(model, gpu, cfg.perf, tp)
-        self.num_blocks = kv_capacity_blocks(cfg, model, gpu)
+        self.setups = build_setups(cfg, model, gpu, resolve_gpu or _no_catalog)
+        self.time_model = self.setups[0].time_model
+        self.num_blocks = self.setups[0].num_blocks
         self.block_bytes = cfg.scheduler.block_size * model.kv_bytes_per_token
         self.loop = EventLoop()
         self.instances: list[Instance] = []
+        self.global_queue: deque[Seq] = deque()
         self.collector = Collector(
-            self.instances, cfg.outputs.timeseries_dt_s, self.block_bytes, event_sink
+            self.instances,
+            cfg.outputs.timeseries_dt_s,
+            self.block_bytes,
+            event_sink,
+            global_depth=self.global_queue.__len__,
         )
-        for i in range(cfg.cluster.num_instances):
+        for setup in self.setups:
             self.instances.append(
                 Instance(
-                    i,
+                    setup,
                     cfg.scheduler,
-                    self.num_blocks,
-                    self.time_model,
                     self.loop,
                     self.collector,
+                    self,
                     prefix_caching=cfg.cache.prefix_caching,
                     exact_steps=exact_steps,
                 )
             )
+        cl = cfg.cluster
+        seed_rng = rng if rng is not None else np.random.default_rng([cfg.seed, 0x5E11])
+        self.router = create_router(cl.router, cl.router_params, seed_rng)
+        self.max_queue = cfg.scheduler.max_queue
+        self.max_retries = cl.max_retries
+        self.gq_enabled = cl.global_queue.enabled
+        self.gq_max = cl.global_queue.max_depth
+        self.handoff: HandoffRouter | None = None
+        if cl.decode_routing.enabled and len(self.instances) > 1:
+            self.handoff = self._build_handoff()
         self.seqs: list[Seq] = []
         self._next = 0
-        self._rr = 0
+        self._drain_pending = False
         self._on_progress = on_progress
-        self._route = self._route_rr if cfg.cluster.router == "round_robin" else self._route_ll
+        self.stats = {
+            "retry_attempts": 0,
+            "retry_successes": 0,
+            "max_global_queue_depth": 0,
+        }
 
-    def _route_rr(self) -> Instance:
-        inst = self.instances[self._rr]
-        self._rr = (self._rr + 1) % len(self.instances)
-        return inst
+    def _build_handoff(self) -> HandoffRouter:
+        from kvsim.serving.topology import Topology, node_ids
 
-    def _route_ll(self) -> Instance:
-        return min(self.instances, key=Instance.load)
+        cl = self.cfg.cluster
+        topo_cfg = cl.topology if cl.topology is not None else TopologyConfig()
+        nodes = node_ids([s.node for s in self.setups], topo_cfg.gpus_per_node)
+        topology = Topology.build(nodes, topo_cfg)
+        for inst in self.instances:
+            inst.route_decodes = True
+        return HandoffRouter(
+            self.instances,
+            topology,
+            self.loop,
+            self.collector,
+            self.model.kv_bytes_per_token,
+            cl.decode_routing.handoff_weight,
+            self.cfg.scheduler.admission == "safe",
+            np.random.default_rng([self.cfg.seed, 0x7A45]),  # network variance draws
+        )
 
+    # ------------------------------------------------------------------ placement
     def _on_arrival(self, now: float, req: Request) -> None:
+        seq = Seq.from_request(req, self._hashes(req))
+        self.seqs.append(seq)
+        self.collector.on_arrival(seq, now)
+        self._push_next_arrival()
+        if self.model.max_model_len < req.prompt_tokens + req.output_tokens:
+            self._reject_final(seq, now, "max_model_len")
+        else:
+            self._place(seq, now)
+        if self._on_progress is not None and len(self.seqs) % 1024 == 0:
+            self._on_progress(len(self.seqs))
+
+    def _hashes(self, req: Request) -> list[int]:
         bs = self.cfg.scheduler.block_size
         if not self.cfg.cache.prefix_caching:
-            hashes: list[int] = []
-        elif req.output_block_hashes:
-            hashes = rechunk_hashes(
+            return []
+        if req.output_block_hashes:
+            return rechunk_hashes(
                 req.block_hashes + req.output_block_hashes,
                 req.hash_block_size,
                 bs,
                 req.prompt_tokens + req.output_tokens,
             )
-        else:
-            hashes = rechunk_hashes(req.block_hashes, req.hash_block_size, bs, req.prompt_tokens)
-        seq = Seq.from_request(req, hashes)
-        self.seqs.append(seq)
-        inst = self._route()
+        return rechunk_hashes(req.block_hashes, req.hash_block_size, bs, req.prompt_tokens)
+
+    def _candidates(self, seq: Seq) -> list[Instance]:
+        insts = self.instances
+        if seq.tried:
+            insts = [i for i in insts if i.index not in seq.tried]
+        if self.max_queue is not None:
+            mq = self.max_queue
+            insts = [i for i in insts if i.load() < mq]
+        return insts
+
+    def _place(self, seq: Seq, now: float) -> None:
+        cands = self._candidates(seq)
+        if not cands:
+            if len(seq.tried) >= len(self.instances):
+                self._reject_final(seq, now, seq.reject_reason or "queue_full")
+            elif self.gq_enabled and (self.gq_max is None or len(self.global_queue) < self.gq_max):
+                seq.state = SeqState.GLOBAL
+                self.global_queue.append(seq)
+                depth = len(self.global_queue)
+                if depth > self.stats["max_global_queue_depth"]:
+                    self.stats["max_global_queue_depth"] = depth
+                self.collector.on_enqueue(seq, now, -1)
+            else:
+                self._reject_final(seq, now, "queue_full")
+            return
+        inst = self.router.choose(seq, cands, now)
         seq.instance = inst.index
-        self.collector.on_arrival(seq, now)
-        self._push_next_arrival()
-        if self.model.max_model_len < req.prompt_tokens + req.output_tokens:
-            seq.state = SeqState.REJECTED
-            seq.reject_reason = "max_model_len"
-            self.collector.on_reject(seq, now)
-        else:
-            inst.submit(seq, now)
-        if self._on_progress is not None and len(self.seqs) % 1024 == 0:
-            self._on_progress(len(self.seqs))
+        reason = inst.submit_reason(seq)
+        if reason:
+            self.reject(inst, seq, now, reason, True)
+            return
+        self.collector.on_enqueue(seq, now, inst.index)
+        inst.submit(seq, now)
+
+    # ------------------------------------------------------------------ InstanceHooks
+    def reject(self, inst: Instance, seq: Seq, now: float, reason: str, retryable: bool) -> None:
+        """Retry ``seq`` elsewhere while allowed, else reject it for good."""
+        seq.reject_reason = reason
+        if retryable and seq.num_retries < self.max_retries and len(self.instances) > 1:
+            seq.tried = (*seq.tried, inst.index)
+            if len(seq.tried) < len(self.instances):
+                seq.num_retries += 1
+                self.stats["retry_attempts"] += 1
+                self.collector.on_retry(seq, now, inst.index)
+                self._place(seq, now)
+                self._maybe_drain(now)
+                return
+        self._reject_final(seq, now, reason)
+        self._maybe_drain(now)
+
+    def _reject_final(self, seq: Seq, now: float, reason: str) -> None:
+        seq.state = SeqState.REJECTED
+        seq.reject_reason = reason
+        self.collector.on_reject(seq, now)
+
+    def on_capacity(self, inst: Instance, now: float) -> None:
+        """An instance's load went down: drain the global queue (in its own event)."""
+        if self.global_queue:
+            self._maybe_drain(now)
+
+    def on_prefill_done(self, inst: Instance, seq: Seq, now: float) -> bool:
+        return self.handoff is not None and self.handoff.on_prefill_done(inst, seq, now)
+
+    def _maybe_drain(self, now: float) -> None:
+        if self.global_queue and not self._drain_pending:
+            self._drain_pending = True
+            self.loop.push(now, Phase.SCHEDULE, self._drain)
+
+    def _drain(self, now: float, _arg: object) -> None:
+        """Place global-queue heads while some instance is below ``max_queue``."""
+        self._drain_pending = False
+        gq = self.global_queue
+        while gq and self._candidates(gq[0]):
+            self._place(gq.popleft(), now)
 
     def _push_next_arrival(self) -> None:
         if self._next < len(self.requests):
@@ -145,6 +247,7 @@ class ServingSimulation:
             self._next += 1
             self.loop.push(req.arrival_s, Phase.ARRIVAL, self._on_arrival, req)
 
+    # ------------------------------------------------------------------ run
     def run(self) -> RunOutput:
         """Run to completion (or ``limits.max_sim_time_s``); every request ends terminal."""
         self._push_next_arrival()
@@ -163,13 +266,7 @@ class ServingSimulation:
         # the grid runs to the first point at or after the end, so deltas sum to the totals
         dt = self.cfg.outputs.timeseries_dt_s
         self.collector.sample_through(math.ceil(end_s / dt - 1e-9) * dt)
-        for inst in self.instances:
-            inst.abort_all(end_s)
-        # requests never routed because the clock stopped first
-        for req in self.requests[len(self.seqs) :]:
-            seq = Seq.from_request(req, [])
-            seq.state = SeqState.UNFINISHED
-            self.seqs.append(seq)
+        self._abort_all(end_s)
         if self._on_progress is not None:
             self._on_progress(len(self.seqs))
         return RunOutput(
@@ -181,4 +278,37 @@ class ServingSimulation:
             block_bytes=self.block_bytes,
             end_s=end_s,
             num_events=self.loop.num_events,
+            stats=self._final_stats(),
         )
+
+    def _abort_all(self, end_s: float) -> None:
+        for inst in self.instances:
+            inst.abort_all(end_s)
+        for seq in self.global_queue:
+            seq.state = SeqState.UNFINISHED
+        self.global_queue.clear()
+        if self.handoff is not None:
+            for seq in self.handoff.in_flight.values():
+                seq.state = SeqState.UNFINISHED
+        # requests never routed because the clock stopped first
+        for req in self.requests[len(self.seqs) :]:
+            seq = Seq.from_request(req, [])
+            seq.state = SeqState.UNFINISHED
+            self.seqs.append(seq)
+
+    def _final_stats(self) -> dict[str, int]:
+        stats = dict(self.stats)
+        stats["retry_successes"] = sum(
+            1 for s in self.seqs if s.num_retries and s.state is SeqState.FINISHED
+        )
+        h = self.handoff
+        stats["handoffs_total"] = h.num_handoffs if h is not None else 0
+        stats["cross_gpu_decodes"] = h.num_cross_gpu_decodes if h is not None else 0
+        stats["evictions"] = sum(i.num_evictions for i in self.instances)
+        return stats
+
+
+def _no_catalog(name: str) -> GPUSpec:
+    from kvsim.errors import ConfigError
+
+    raise ConfigError("cluster.instances", f"gpu {name!r} needs the catalog (use kvsim.simulate)")

@@ -13,22 +13,30 @@ of the waiting head can only get worse while decoding (free blocks only shrink),
 are computed in closed form (:class:`DecodeSpan`) and applied with ONE event. An arrival that
 could be admitted truncates the span at the next step boundary. ``exact_steps`` caps every
 span at one step; both modes make the same decisions in the same order.
+
+Cluster features reach in through two narrow doors that keep that equivalence: the waiting
+queue is a :class:`WaitQueue` (a policy from :mod:`kvsim.serving.queues` behind a FIFO front
+lane for resumed sequences), and :class:`InstanceHooks` (rejections, freed capacity, the end
+of a prefill for phase-level routing). Reading or reserving KV mid-span first materialises
+the span's block allocations up to the step exact stepping would be in
+(:meth:`Instance.reserve_blocks`). Memory pressure is in :mod:`kvsim.serving.pressure`.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from kvsim.engine.loop import EventLoop, Phase
 from kvsim.errors import SimulationError
 from kvsim.kv.block_pool import BlockPool
-from kvsim.perf.roofline import RooflineModel
+from kvsim.serving.hooks import InstanceHooks, InstanceObserver, InstanceSetup, TerminalHooks
+from kvsim.serving.instance_kv import SpanKVAccess
+from kvsim.serving.pressure import relieve
+from kvsim.serving.queues import WaitQueue, create_queue_policy
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.serving.span import DecodeSpan
 from kvsim.serving.span_blocks import (
-    block_demand,
     span_block_owners,
     steps_within_free_blocks,
 )
@@ -36,41 +44,32 @@ from kvsim.serving.span_blocks import (
 if TYPE_CHECKING:
     from kvsim.config.schema import SchedulerConfig
 
-__all__ = ["Instance", "InstanceObserver"]
-
-
-class InstanceObserver(Protocol):
-    """Receives the lifecycle of sequences (implemented by the metrics collector)."""
-
-    def on_admit(self, seq: Seq, now: float) -> None: ...
-    def on_first_token(self, seq: Seq, now: float) -> None: ...
-    def on_finish(self, seq: Seq, now: float) -> None: ...
-    def on_preempt(self, seq: Seq, now: float) -> None: ...
-    def on_reject(self, seq: Seq, now: float) -> None: ...
+__all__ = ["Instance", "InstanceHooks", "InstanceObserver", "InstanceSetup", "TerminalHooks"]
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class Instance:
+class Instance(SpanKVAccess):
     """Scheduler state of one replica. Runtime-only; the request objects stay immutable."""
 
     def __init__(
         self,
-        index: int,
+        setup: InstanceSetup,
         sched: SchedulerConfig,
-        num_blocks: int,
-        time_model: RooflineModel,
         loop: EventLoop,
         observer: InstanceObserver,
+        hooks: InstanceHooks | None = None,
         *,
         prefix_caching: bool,
         exact_steps: bool = False,
     ) -> None:
-        self.index = index
+        self.setup = setup
+        self.index = setup.index
+        self.decode_speed = setup.decode_speed
         self.block_size = sched.block_size
-        self.max_num_seqs = sched.max_num_seqs
+        self.max_num_seqs = setup.max_num_seqs
         self.max_num_batched_tokens = sched.max_num_batched_tokens
         self.chunked_prefill = sched.chunked_prefill
         self.safe = sched.admission == "safe"
@@ -78,12 +77,19 @@ class Instance:
         self.max_waiting = sched.max_waiting
         self.caching = prefix_caching
         self.exact_steps = exact_steps
-        self.pool = BlockPool(num_blocks, enable_caching=prefix_caching)
-        self.tm = time_model
+        self.memory_pressure = sched.memory_pressure
+        self.reject_on_pressure = sched.memory_pressure == "reject"
+        self.evict_lru = sched.evict_victim == "lru"
+        self.pool = BlockPool(setup.num_blocks, enable_caching=prefix_caching)
+        self.tm = setup.time_model
         self.loop = loop
         self.obs = observer
+        self.hooks: InstanceHooks = hooks if hooks is not None else TerminalHooks(observer)
         self.running: list[Seq] = []
-        self.waiting: deque[Seq] = deque()
+        self.waiting = WaitQueue(create_queue_policy(sched.queue_policy, sched.fair_weights))
+        self.route_decodes = False  # set by the cluster when decode routing is on
+        self.num_incoming = 0  # handoffs on their way here (their blocks are reserved)
+        self.num_outgoing = 0  # handoffs leaving (their blocks are freed on completion)
         # the step (or span) in flight
         self._batch: list[tuple[Seq, int]] = []
         self._span: DecodeSpan | None = None
@@ -92,6 +98,8 @@ class Instance:
         self._version = 0
         self._span_fin = 0
         self._span_firsts: list[int] = []
+        self._span_alloc_through = 0  # span steps whose blocks are allocated
+        self._step_event = -1  # id of the pending STEP_END (cancelled when a span is cut)
         self._busy = False
         self._schedule_pending = False
         # counters
@@ -100,6 +108,7 @@ class Instance:
         self.peak_blocks = 0
         self.num_finished = 0
         self.num_preemptions = 0
+        self.num_evictions = 0
         self.num_prefix_hit_blocks = 0
         self.num_prefix_query_blocks = 0
         self.num_steps = 0
@@ -114,25 +123,25 @@ class Instance:
         return ""
 
     def load(self) -> int:
-        return len(self.running) + len(self.waiting)
+        """Sequences running, queued, or on their way here by handoff."""
+        return len(self.running) + self.waiting.num + self.num_incoming
 
-    def submit(self, seq: Seq, now: float) -> None:
-        """Accept a routed request at ``now`` (it may be rejected here)."""
-        seq.instance = self.index
+    def submit_reason(self, seq: Seq) -> str:
+        """'' if ``seq`` may be queued here now, else why not."""
         reason = self.can_ever_fit(seq)
         if not reason and self.max_waiting is not None and len(self.waiting) >= self.max_waiting:
             reason = "max_waiting"
-        if reason:
-            seq.state = SeqState.REJECTED
-            seq.reject_reason = reason
-            self.obs.on_reject(seq, now)
-            return
-        was_empty = not self.waiting
-        self.waiting.append(seq)
+        return reason
+
+    def submit(self, seq: Seq, now: float) -> None:
+        """Queue a routed request at ``now`` (check :meth:`submit_reason` first)."""
+        seq.instance = self.index
+        seq.state = SeqState.WAITING
+        self.waiting.push(seq)
         if not self._busy:
             self._request_schedule(now)
-        elif was_empty and self._span is not None:
-            self._maybe_truncate(now)
+        elif self._span is not None and self.waiting.head() is seq:
+            self._maybe_truncate(now)  # a new head (FIFO: the queue was empty) may fit now
 
     def _request_schedule(self, now: float) -> None:
         if self._schedule_pending:
@@ -160,7 +169,10 @@ class Instance:
         span.num_steps = k
         self._version += 1
         self._step_end_s = span.end_time(k)
-        self.loop.push(self._step_end_s, Phase.STEP_END, self._on_step_end, self._version)
+        self.loop.cancel(self._step_event)
+        self._step_event = self.loop.push(
+            self._step_end_s, Phase.STEP_END, self._on_step_end, self._version
+        )
 
     # ------------------------------------------------------------------ scheduling
     def _schedule(self, now: float) -> None:
@@ -184,7 +196,7 @@ class Instance:
         if not preempted:
             admitted = self._admit_waiting(now, batch, cost)
         if not batch:
-            if self.waiting:
+            if self.waiting and not (self.num_incoming or self.num_outgoing):
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
             return
         if decode is not None and not admitted:
@@ -211,7 +223,7 @@ class Instance:
         if used > self.peak_blocks:
             self.peak_blocks = used
         self._version += 1
-        self.loop.push(end_s, Phase.STEP_END, self._on_step_end, self._version)
+        self._step_event = self.loop.push(end_s, Phase.STEP_END, self._on_step_end, self._version)
 
     def _start_span(self, now: float, kv_read: int, n_fin: int, firsts: list[int]) -> None:
         """Plan a pure-decode span over every running sequence (step 0 already allocated)."""
@@ -221,13 +233,14 @@ class Instance:
             n = self._span_length(n_fin, firsts)
         self._span_fin = n_fin
         self._span_firsts = firsts
+        self._span_alloc_through = 0
         span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
         self._span = span
         self._begin(now, span.end_time(n))
 
     def _head_admissible_soon(self) -> bool:
         """Whether the waiting head might be admitted this step (cheap necessary checks)."""
-        return bool(self.waiting) and (
+        return self.waiting.num != 0 and (
             len(self.running) < self.max_num_seqs
             and len(self.running) < self.max_num_batched_tokens
         )
@@ -288,13 +301,12 @@ class Instance:
             if p + c > nb * bs:
                 need = -(-(p + c) // bs) - nb
                 while pool.num_free_blocks < need:
-                    victim = running[-1]
-                    cost.swap_tokens += self._preempt(victim, now)
+                    cost.swap_tokens += relieve(self, i, now)
                     preempted = True
-                    if victim is seq:
+                    if seq.state is not SeqState.RUNNING:
                         break
                 if seq.state is not SeqState.RUNNING:
-                    break
+                    continue  # running[i] is the next sequence now (or the list ended)
                 blocks = pool.allocate(need)
                 assert blocks is not None
                 seq.blocks.extend(blocks)
@@ -313,16 +325,21 @@ class Instance:
         was admitted; adds their chunks (and swap-ins) to ``cost``."""
         admitted = False
         waiting = self.waiting
-        while waiting and cost.budget > 0 and len(self.running) < self.max_num_seqs:
-            seq = waiting[0]
+        while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
+            seq = waiting.head()
             c = self._try_admit(seq, now, cost.budget, not batch)
-            if c == 0:
+            if c <= 0:
+                if c < 0 and self.reject_on_pressure:  # its blocks are not free: reject now
+                    waiting.pop_head()
+                    self.hooks.reject(self, seq, now, "kv_pressure", True)
+                    continue
                 break
-            waiting.popleft()
+            waiting.pop_head()
             if seq.swapped:
                 cost.swap_tokens += seq.num_computed
                 seq.swapped = False
             seq.state = SeqState.RUNNING
+            seq.admitted_s = now
             self.running.append(seq)
             batch.append((seq, c))
             p = seq.num_computed
@@ -334,7 +351,10 @@ class Instance:
         return admitted
 
     def _try_admit(self, seq: Seq, now: float, budget: int, step_empty: bool) -> int:
-        """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (no change)."""
+        """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (not now:
+        token budget) or -1 (not now: KV blocks), with no change."""
+        if seq.blocks:  # resident after a KV handoff: its blocks were reserved here
+            return 1
         bs = self.block_size
         pool = self.pool
         hits = []
@@ -358,7 +378,7 @@ class Instance:
         need_new = total - len(hits)
         reclaim = sum(1 for b in hits if b.ref_cnt == 0)
         if need_new + reclaim > pool.num_free_blocks:
-            return 0
+            return -1
         if seq.swapped:
             blocks = pool.allocate(need_new)
             assert blocks is not None
@@ -378,10 +398,10 @@ class Instance:
             self.obs.on_admit(seq, now)
         return c
 
-    def _preempt(self, seq: Seq, now: float) -> int:
-        """Evict ``seq`` (the back of the running list). Returns tokens swapped out."""
+    def preempt(self, seq: Seq, now: float) -> int:
+        """Preempt ``seq`` (the back of the running list). Returns tokens swapped out."""
         self.running.pop()
-        self._free_blocks(seq)
+        self.drop_kv(seq)
         swapped = 0
         if self.swap:
             seq.swapped = True
@@ -393,11 +413,12 @@ class Instance:
         seq.state = SeqState.WAITING
         seq.num_preemptions += 1
         self.num_preemptions += 1
-        self.waiting.appendleft(seq)
+        self.waiting.push_front(seq)
         self.obs.on_preempt(seq, now)
         return swapped
 
-    def _free_blocks(self, seq: Seq) -> None:
+    def drop_kv(self, seq: Seq) -> None:
+        """Free ``seq``'s blocks here (tail first, so its tail is evicted first)."""
         blocks = seq.blocks
         blocks.reverse()  # tail blocks become the first to be evicted
         self.pool.free(blocks)
@@ -410,7 +431,7 @@ class Instance:
 
         Step k (0-based) needs a new block for seq i iff k >= firsts[i] and
         (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1)."""
-        n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting else n_fin
+        n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting.num else n_fin
         return steps_within_free_blocks(firsts, self.block_size, n, self.pool.num_free_blocks)
 
     def _steps_until_head_gains_a_hit(self, n: int) -> int:
@@ -419,7 +440,7 @@ class Instance:
         improve during a decode span: multi-turn prompts overlapping a running turn)."""
         if not self.caching:
             return n
-        head = self.waiting[0].hashes
+        head = self.waiting.head().hashes
         bs = self.block_size
         for s in self.running:
             j = s.num_cached_blocks
@@ -439,7 +460,7 @@ class Instance:
             self._apply_step(now)
         self._batch = []
         self._span = None
-        if self.running or self.waiting:
+        if self.running or self.waiting.num:
             self._request_schedule(now)
 
     def _apply_span(self, now: float, span: DecodeSpan) -> None:
@@ -449,12 +470,16 @@ class Instance:
         running = self.running
         bs = self.block_size
         last = n - 1
-        needy: list[tuple[int, int]] = []
+        if self._span_alloc_through == 0:  # nothing materialised: f_i are the span's firsts
+            needy = [(f, i) for i, f in enumerate(self._span_firsts) if f <= last]
+        else:
+            needy = [
+                (f, i)
+                for i, s in enumerate(running)
+                if (f := len(s.blocks) * bs - s.num_computed) <= last
+            ]
         registering = False
-        for i, s in enumerate(running):
-            f = len(s.blocks) * bs - s.num_computed
-            if f <= last:
-                needy.append((f, i))
+        for s in running:
             s.num_computed += n
             s.num_output += n
             if s.num_cached_blocks < len(s.hashes):
@@ -500,6 +525,7 @@ class Instance:
         pool = self.pool
         caching = self.caching
         done = False
+        prefilled: list[Seq] = []
         for seq, c in self._batch:
             was_prefill = seq.num_computed < seq.prefill_target
             seq.num_computed += c
@@ -513,26 +539,37 @@ class Instance:
             seq.num_output += 1
             self.tokens_generated += 1
             if seq.first_token_s < 0:
+                if self.route_decodes and seq.num_output < seq.req.output_tokens:
+                    prefilled.append(seq)  # its first token is delivered where it decodes
+                    continue
                 seq.first_token_s = now
                 self.obs.on_first_token(seq, now)
             if seq.num_output >= seq.req.output_tokens:
                 done = True
+        for seq in prefilled:
+            if not self.hooks.on_prefill_done(self, seq, now):
+                seq.first_token_s = now
+                self.obs.on_first_token(seq, now)
         if done:
             self._finish_done(now)
 
     def _finish_done(self, now: float) -> None:
         """Retire every running sequence that produced its last token."""
         keep: list[Seq] = []
+        finished = False
         for s in self.running:
             if s.num_output >= s.req.output_tokens:
-                self._free_blocks(s)
+                self.drop_kv(s)
                 s.state = SeqState.FINISHED
                 s.finish_s = now
                 self.num_finished += 1
                 self.obs.on_finish(s, now)
+                finished = True
             else:
                 keep.append(s)
         self.running = keep
+        if finished:
+            self.hooks.on_capacity(self, now)
 
     # ------------------------------------------------------------------ observation
     def snapshot(self, time_s: float) -> tuple[int, int, int, int, int]:
@@ -546,7 +583,7 @@ class Instance:
             # exact stepping (a span's STEP_END at or before time_s was already applied)
             k = span.steps_done_by(time_s)
             tokens += k * span.batch
-            used += block_demand(self._span_firsts, self.block_size, min(k, span.num_steps - 1))
+            used += self._span_pending_blocks(min(k, span.num_steps - 1))
             return used, tokens, 0, len(self.running), len(self.waiting)
         prefill = sum(1 for s in self.running if s.prefilling)
         return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)

@@ -12,13 +12,17 @@ __all__ = ["Seq", "SeqState"]
 
 
 class SeqState(IntEnum):
-    """Lifecycle: WAITING <-> RUNNING -> FINISHED; REJECTED and UNFINISHED are terminal too."""
+    """Lifecycle: WAITING <-> RUNNING -> FINISHED; REJECTED and UNFINISHED are terminal too.
+    TRANSFER: the KV is moving to the decode instance (phase-level routing); GLOBAL: waiting
+    in the cluster-wide queue for an instance below ``max_queue``."""
 
     WAITING = 0
     RUNNING = 1
     FINISHED = 2
     REJECTED = 3
     UNFINISHED = 4
+    TRANSFER = 5
+    GLOBAL = 6
 
 
 @dataclass(slots=True, eq=False)
@@ -54,7 +58,13 @@ class Seq:
     finish_s: float = -1.0
     cached_tokens: int = -1
     num_preemptions: int = 0
+    num_evictions: int = 0
     reject_reason: str = ""
+    admitted_s: float = -1.0
+    num_retries: int = 0
+    tried: tuple[int, ...] = ()
+    prefill_instance: int = -1
+    handoff_s: float = 0.0
 
     @classmethod
     def from_request(cls, req: Request, hashes: list[int]) -> Seq:

@@ -21,15 +21,25 @@ Model
   large messages. Cost: O(D m^3) with m GPUs named in links and D distinct bandwidths;
   meant for explicit graphs of up to a few hundred GPUs.
 * **Defaults** for every pair with no explicit path (including GPUs no link names): same
-  GPU -> free (infinite bandwidth, zero latency); same node -> NVLink; different nodes ->
-  network; GPU <-> HOST -> PCIe. Defaults are single hops and are never combined with explicit
+  GPU -> free (infinite bandwidth, zero latency); same node -> NVLink; different nodes of one
+  rack -> network; different racks (rack = node // ``nodes_per_rack``) -> cross-rack;
+  GPU <-> HOST -> PCIe. Defaults are single hops and are never combined with explicit
   links into multi-hop paths: describe all links of a GPU you describe. They cost O(1) per
   query and no memory per pair, so a 10,240-GPU cluster without explicit links is cheap.
 * **Links for sharing**: each path lists the shared resources it crosses (:attr:`PathInfo.links`)
   for :class:`kvsim.serving.transfer.TransferManager`. An explicit directed link is one
   resource. A default path crosses the sender's egress port and the receiver's ingress port
   of its level (NVSwitch and a non-blocking network fabric bottleneck at the GPU's port), so
-  two transfers out of one GPU share its NVLink egress even to different peers.
+  two transfers out of one GPU share its NVLink egress even to different peers. A cross-rack
+  path also crosses the sender's and receiver's cross-rack ports (capacity ``cross_rack``,
+  so one flow is capped at the cross-rack bandwidth while sharing the NIC with intra-rack
+  flows) and, when ``rack_uplink_gbytes_per_s`` is set, the source rack's uplink and the
+  destination rack's downlink (one resource per rack and direction).
+* **Memory**: O(n) for n GPUs (per-GPU port bandwidths and node ids, per-rack uplinks); no
+  per-pair table for the defaults, so 10,240 GPUs build in milliseconds and a query is O(1).
+* **Variance**: :class:`NetworkVariance` draws per-transfer slowdown factors (lognormal jitter
+  with a given CV, a rare tail multiplier) from a numpy Generator the caller passes;
+  :class:`kvsim.serving.transfer.TransferManager` applies them.
 
 Example::
 
@@ -57,7 +67,7 @@ import numpy as np
 from kvsim.config.topology import TopologyConfig
 from kvsim.errors import ConfigError
 
-__all__ = ["HOST", "PathInfo", "Topology", "node_ids"]
+__all__ = ["HOST", "NetworkVariance", "PathInfo", "Topology", "node_ids"]
 
 HOST: Final = -1
 """Pseudo GPU index of host memory (GPU <-> HOST paths use PCIe)."""
@@ -68,10 +78,64 @@ MAX_FW_ENTRIES: Final = 20_000_000
 _GB: Final = 1e9
 _US_PER_S: Final = 1e6
 # Per-GPU port resources, in this order after the explicit links: resource id of port k of
-# GPU g is num_explicit_links + _NUM_PORTS * g + k.
-_NV_TX, _NV_RX, _NET_TX, _NET_RX, _PCIE_D2H, _PCIE_H2D = range(6)
-_NUM_PORTS: Final = 6
-_PORT_NAMES: Final = ("nvlink-tx", "nvlink-rx", "net-tx", "net-rx", "pcie-d2h", "pcie-h2d")
+# GPU g is num_explicit_links + _NUM_PORTS * g + k. Then two per rack: uplink, downlink.
+_NV_TX, _NV_RX, _NET_TX, _NET_RX, _PCIE_D2H, _PCIE_H2D, _XR_TX, _XR_RX = range(8)
+_NUM_PORTS: Final = 8
+_PORT_NAMES: Final = (
+    "nvlink-tx",
+    "nvlink-rx",
+    "net-tx",
+    "net-rx",
+    "pcie-d2h",
+    "pcie-h2d",
+    "cross-rack-tx",
+    "cross-rack-rx",
+)
+_RACK_NAMES: Final = ("uplink", "downlink")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkVariance:
+    """Per-transfer slowdown factors: ``F = J * T`` where ``J`` is lognormal with mean 1 and
+    coefficient of variation ``cv`` (``J = 1`` when ``cv == 0``) and ``T`` is
+    ``tail_multiplier`` with probability ``tail_probability``, else 1. So
+    ``E[F] = 1 + p (m - 1)``; ``F >= 1`` is not guaranteed (jitter can also speed up).
+
+    A transfer with factor ``F`` pays ``F * latency`` and flows at most at
+    ``path bandwidth / F``: alone on its path it takes ``F`` times its nominal time.
+    Draws come only from the Generator passed in (same seed -> same factors).
+    """
+
+    cv: float = 0.0
+    tail_probability: float = 0.0
+    tail_multiplier: float = 1.0
+
+    @classmethod
+    def from_config(cls, cfg: TopologyConfig) -> NetworkVariance:
+        """The variance configured in ``cfg`` (``jitter_cv``, ``tail_*``)."""
+        return cls(cfg.jitter_cv, cfg.tail_probability, cfg.tail_multiplier)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any factor can differ from 1."""
+        return self.cv > 0 or (self.tail_probability > 0 and self.tail_multiplier != 1)
+
+    def factors(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` factors (float64). Draw order: all jitter values, then all tail coins,
+        each only if that part is enabled."""
+        out = np.ones(size, dtype=np.float64)
+        if self.cv > 0:
+            sigma2 = math.log1p(self.cv * self.cv)
+            out = rng.lognormal(-0.5 * sigma2, math.sqrt(sigma2), size)
+        if self.tail_probability > 0 and self.tail_multiplier != 1:
+            out = np.where(
+                rng.random(size) < self.tail_probability, out * self.tail_multiplier, out
+            )
+        return out
+
+    def factor(self, rng: np.random.Generator) -> float:
+        """One factor (same stream as ``factors(rng, 1)[0]``)."""
+        return float(self.factors(rng, 1)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +145,8 @@ class PathInfo:
     Invariants: ``hops[0]`` is the source and ``hops[-1]`` the destination (``(src,)`` when
     they are equal); ``bandwidth_bytes_per_s`` is the minimum over the crossed links (``inf``
     when ``links`` is empty); ``latency_s`` is the sum over the hops. ``kind`` is ``same``,
-    ``explicit``, ``nvlink``, ``network``, ``pcie`` (GPU <-> host) or ``host-bounce`` (same
+    ``explicit``, ``nvlink``, ``network`` (same rack), ``cross-rack``, ``pcie`` (GPU <-> host)
+    or ``host-bounce`` (same
     node, but a GPU without NVLink: GPU -> host -> GPU over PCIe).
     """
 
@@ -131,46 +196,67 @@ class Topology:
         "_link_cap",
         "_link_desc",
         "_node_of",
+        "_npr",
         "_nvlink",
         "_pcie",
+        "_port_base",
+        "_rack_base",
+        "_uplink",
+        "_xr",
         "num_gpus",
         "num_links",
+        "num_racks",
+        "variance",
     )
 
     def __init__(
         self,
         node_of: Sequence[int],
-        cfg_lat: tuple[float, float, float],
+        cfg: TopologyConfig,
         nvlink: np.ndarray,
         pcie: np.ndarray,
-        network_bytes_per_s: float,
         explicit: _Explicit | None,
         link_cap: list[float],
         link_desc: list[str],
     ) -> None:
+        levels = cfg.level_figures()
         self.num_gpus = len(node_of)
-        self._node_of = tuple(int(x) for x in node_of)
-        self._cfg_lat = cfg_lat  # (nvlink, pcie, network) latency, seconds
+        self._node_of = np.asarray(node_of, dtype=np.int64).tolist()
+        self._npr = cfg.nodes_per_rack
+        # (nvlink, pcie, network) latency, seconds
+        self._cfg_lat = (levels["nvlink"][1], levels["pcie"][1], levels["network"][1])
+        self._xr = levels["cross-rack"]
+        self._uplink = (
+            None if cfg.rack_uplink_gbytes_per_s is None else cfg.rack_uplink_gbytes_per_s * _GB
+        )
+        if self._uplink is not None or levels["network"][0] < self._xr[0]:
+            # every cross-rack path crosses net ports (uniform) and the uplinks: a constant
+            xr_bw = min(self._xr[0], levels["network"][0], self._uplink or math.inf)
+            self._xr = (xr_bw, self._xr[1])
+        self.variance = NetworkVariance.from_config(cfg)
         self._nvlink = nvlink
         self._pcie = pcie
         self._explicit = explicit
-        n_exp = len(link_cap)
-        caps = list(link_cap)
-        desc = list(link_desc)
-        for g in range(self.num_gpus):
-            port_caps = (
-                nvlink[g],
-                nvlink[g],
-                network_bytes_per_s,
-                network_bytes_per_s,
-                pcie[g],
-                pcie[g],
+        self.num_racks = (max(self._node_of) // self._npr + 1) if self.num_gpus else 0
+        if cfg.racks is not None and self.num_racks > cfg.racks:
+            raise ConfigError(
+                "cluster.topology.racks",
+                f"{cfg.racks} racks of {cfg.gpus_per_rack} GPUs are too few: the cluster's "
+                f"nodes need {self.num_racks}",
             )
-            caps.extend(float(c) for c in port_caps)
-            desc.extend(f"gpu{g} {name}" for name in _PORT_NAMES)
+        self._port_base = len(link_cap)
+        self._rack_base = self._port_base + _NUM_PORTS * self.num_gpus
+        net = levels["network"][0]
+        xr = levels["cross-rack"][0]
+        caps = list(link_cap)
+        for g in range(self.num_gpus):
+            nv, pc = float(nvlink[g]), float(pcie[g])
+            caps.extend((nv, nv, net, net, pc, pc, xr, xr))
+        uplink = math.inf if self._uplink is None else self._uplink
+        caps.extend([uplink] * (2 * self.num_racks))
         self._link_cap = caps
-        self._link_desc = desc
-        self.num_links = n_exp + _NUM_PORTS * self.num_gpus
+        self._link_desc = list(link_desc)
+        self.num_links = len(caps)
         self._candidates: dict[tuple[int, int], tuple[tuple[float, float, int], ...]] = {}
 
     # ------------------------------------------------------------------ building
@@ -207,21 +293,17 @@ class Topology:
         link_cap = [bw for (_a, _b), (bw, _lat) in edges.items()]
         link_desc = [f"link {a}->{b}" for (a, b) in edges]
         explicit = _floyd_warshall(edges) if edges else None
-        lat = (
-            cfg.nvlink_latency_us / _US_PER_S,
-            cfg.pcie_latency_us / _US_PER_S,
-            cfg.network_latency_us / _US_PER_S,
-        )
-        return cls(
-            node_of,
-            lat,
-            nvlink,
-            pcie,
-            cfg.network_gbytes_per_s * _GB,
-            explicit,
-            link_cap,
-            link_desc,
-        )
+        return cls(node_of, cfg, nvlink, pcie, explicit, link_cap, link_desc)
+
+    @classmethod
+    def hierarchical(cls, cfg: TopologyConfig, num_gpus: int | None = None) -> Topology:
+        """The cluster of ``racks x nodes_per_rack x gpus_per_node`` GPUs numbered rack by
+        rack, node by node (GPU ``g`` on node ``g // gpus_per_node``); ``num_gpus`` defaults
+        to ``cfg.num_gpus`` and needs ``racks`` otherwise. O(num_gpus) time and memory."""
+        n = cfg.num_gpus if num_gpus is None else num_gpus
+        if n is None:
+            raise ConfigError("cluster.topology.racks", "set racks (or pass num_gpus)")
+        return cls.build((np.arange(n, dtype=np.int64) // cfg.gpus_per_node).tolist(), cfg)
 
     # ------------------------------------------------------------------ queries
 
@@ -229,13 +311,38 @@ class Topology:
         """Node id of ``gpu``."""
         return self._node_of[gpu]
 
+    def rack_of(self, gpu: int) -> int:
+        """Rack id of ``gpu`` (its node // ``nodes_per_rack``)."""
+        return self._node_of[gpu] // self._npr
+
+    def level(self, src: int, dst: int) -> str:
+        """Default level between two GPUs: ``same``, ``nvlink`` (same node), ``network``
+        (same rack) or ``cross-rack``; ignores explicit links."""
+        if src == dst:
+            return "same"
+        a, b = self._node_of[src], self._node_of[dst]
+        if a == b:
+            return "nvlink"
+        return "network" if a // self._npr == b // self._npr else "cross-rack"
+
     def link_capacity(self, link: int) -> float:
         """Capacity of shared resource ``link`` in bytes/s (one direction)."""
         return self._link_cap[link]
 
+    def rack_uplink(self, rack: int) -> int:
+        """Resource id of ``rack``'s uplink (its downlink is the id + 1)."""
+        return self._rack_base + 2 * rack
+
     def describe_link(self, link: int) -> str:
-        """Human-readable name of resource ``link`` (``link 0->1``, ``gpu3 nvlink-tx``)."""
-        return self._link_desc[link]
+        """Human-readable name of resource ``link`` (``link 0->1``, ``gpu3 nvlink-tx``,
+        ``rack2 uplink``)."""
+        if link < self._port_base:
+            return self._link_desc[link]
+        if link < self._rack_base:
+            g, k = divmod(link - self._port_base, _NUM_PORTS)
+            return f"gpu{g} {_PORT_NAMES[k]}"
+        r, k = divmod(link - self._rack_base, 2)
+        return f"rack{r} {_RACK_NAMES[k]}"
 
     def path(self, src: int, dst: int, nbytes: float | None = None) -> PathInfo:
         """Best path from ``src`` to ``dst`` for a message of ``nbytes`` bytes.
@@ -243,16 +350,19 @@ class Topology:
         ``nbytes=None`` returns the widest path (largest bottleneck, then lowest latency).
         Either endpoint may be :data:`HOST` (PCIe to/from the other one).
         """
-        self._check(src)
-        self._check(dst)
+        n = self.num_gpus
+        if not (0 <= src < n and 0 <= dst < n):  # HOST, or out of range
+            self._check(src)
+            self._check(dst)
+            if src == dst:
+                return PathInfo(math.inf, 0.0, (src,), (), "same")
+            return self._host_path(src, dst)
         if src == dst:
             return PathInfo(math.inf, 0.0, (src,), (), "same")
-        if src == HOST or dst == HOST:
-            return self._host_path(src, dst)
-        cands = self._explicit_candidates(src, dst)
-        if cands:
-            d = _pick(cands, nbytes)
-            return self._explicit_path(src, dst, d)
+        if self._explicit is not None:
+            cands = self._explicit_candidates(src, dst)
+            if cands:
+                return self._explicit_path(src, dst, _pick(cands, nbytes))
         return self._default_path(src, dst)
 
     def transfer_time_s(self, src: int, dst: int, nbytes: float) -> float:
@@ -275,8 +385,7 @@ class Topology:
             raise IndexError(f"GPU {gpu} out of range 0..{self.num_gpus - 1} (or HOST)")
 
     def _port(self, gpu: int, port: int) -> int:
-        base = self.num_links - _NUM_PORTS * self.num_gpus
-        return base + _NUM_PORTS * gpu + port
+        return self._port_base + _NUM_PORTS * gpu + port
 
     def _host_path(self, src: int, dst: int) -> PathInfo:
         if dst == HOST:
@@ -296,7 +405,11 @@ class Topology:
         )
 
     def _default_path(self, src: int, dst: int) -> PathInfo:
-        if self._node_of[src] != self._node_of[dst]:
+        a, b = self._node_of[src], self._node_of[dst]
+        if a != b:
+            ra, rb = a // self._npr, b // self._npr
+            if ra != rb:
+                return self._cross_rack_path(src, dst, ra, rb)
             links = (self._port(src, _NET_TX), self._port(dst, _NET_RX))
             bw = min(self._link_cap[links[0]], self._link_cap[links[1]])
             return PathInfo(bw, self._cfg_lat[2], (src, dst), links, "network")
@@ -307,6 +420,15 @@ class Topology:
         links = (self._port(src, _PCIE_D2H), self._port(dst, _PCIE_H2D))
         bw = float(min(self._pcie[src], self._pcie[dst]))
         return PathInfo(bw, 2 * self._cfg_lat[1], (src, HOST, dst), links, "host-bounce")
+
+    def _cross_rack_path(self, src: int, dst: int, ra: int, rb: int) -> PathInfo:
+        ps, pd = self._port_base + _NUM_PORTS * src, self._port_base + _NUM_PORTS * dst
+        if self._uplink is None:
+            links: tuple[int, ...] = (ps + _NET_TX, ps + _XR_TX, pd + _XR_RX, pd + _NET_RX)
+        else:
+            up, down = self._rack_base + 2 * ra, self._rack_base + 2 * rb + 1
+            links = (ps + _NET_TX, ps + _XR_TX, up, down, pd + _XR_RX, pd + _NET_RX)
+        return PathInfo(self._xr[0], self._xr[1], (src, dst), links, "cross-rack")
 
     def _explicit_candidates(self, src: int, dst: int) -> tuple[tuple[float, float, int], ...]:
         """Pareto (bandwidth desc, latency asc) candidates ``(bw, lat, threshold)``; cached."""

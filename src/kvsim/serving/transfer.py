@@ -42,6 +42,22 @@ which changes on every :meth:`start`, :meth:`complete` and :meth:`cancel`::
     tid = tm.start(now, src=0, dst=1, nbytes=kv_bytes, tag=request_id)
     reschedule(loop)
 
+Network variance
+----------------
+With ``cluster.topology.jitter_cv`` / ``tail_*`` set (:class:`~kvsim.serving.topology.
+NetworkVariance`), pass a seeded ``numpy.random.Generator`` as ``rng``: each :meth:`start`
+draws one factor ``F`` (or takes ``slowdown=F``), pays ``F * latency`` and crosses one more
+*private* resource of capacity ``path bandwidth / F`` (id ``-(tid + 1)``). Alone on its path
+a transfer with ``F >= 1`` takes exactly ``F`` times its nominal time; with ``F < 1`` only its
+latency shrinks (bytes never flow faster than the ports carry), so the mean time over many
+transfers is slightly above ``E[F]`` times nominal. Under sharing it never beats its cap.
+Without an rng a configured variance is a ConfigError (never silently ignored).
+
+Contention on the cross-rack uplink: every cross-rack transfer of a rack crosses that rack's
+uplink resource (``rack_uplink_gbytes_per_s``), so ``k`` concurrent flows each get
+``min(per-flow cap, uplink / k)``: the uplink carries ``uplink / per-flow bandwidth`` flows
+at full speed (e.g. 400 GB/s / 50 GB/s = 8) before each one slows down.
+
 ``advance(now)`` is optional (complete/start/cancel advance themselves); call it before reading
 :meth:`bytes_sent` or :meth:`rates`. :meth:`estimate_finish_s` answers exactly "when would
 a new transfer finish if started now (and nothing else started)" for routing scores; it is
@@ -57,7 +73,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kvsim.errors import SimulationError
+import numpy as np
+
+from kvsim.errors import ConfigError, SimulationError
 from kvsim.serving.topology import Topology
 
 __all__ = ["Transfer", "TransferManager", "max_min_rates"]
@@ -141,14 +159,23 @@ class TransferManager:
         "_next_cache",
         "_next_id",
         "_pending",
+        "_private",
+        "_rng",
         "now",
         "topology",
         "transfers",
         "version",
     )
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, rng: np.random.Generator | None = None) -> None:
+        if topology.variance.enabled and rng is None:
+            raise ConfigError(
+                "cluster.topology.jitter_cv",
+                "network variance is configured but this driver passed no random generator",
+            )
         self.topology = topology
+        self._rng = rng if topology.variance.enabled else None
+        self._private: dict[int, float] = {}  # private resource id (< 0) -> capacity
         self.now = 0.0
         self.version = 0
         self.transfers: dict[int, Transfer] = {}
@@ -161,10 +188,20 @@ class TransferManager:
 
     # ------------------------------------------------------------------ engine API
 
-    def start(self, now: float, src: int, dst: int, nbytes: float, tag: Any = None) -> int:
+    def start(
+        self,
+        now: float,
+        src: int,
+        dst: int,
+        nbytes: float,
+        tag: Any = None,
+        slowdown: float | None = None,
+    ) -> int:
         """Start moving ``nbytes`` from ``src`` to ``dst`` at ``now``; returns the transfer id.
 
         The path is the topology's best path for ``nbytes``; bytes flow after its latency.
+        ``slowdown`` (> 0) forces the variance factor of this transfer; otherwise one is drawn
+        from the rng when the topology has network variance (module doc).
         """
         if nbytes < 0 or not math.isfinite(nbytes):
             raise SimulationError(f"transfer size must be finite and >= 0, got {nbytes}")
@@ -172,6 +209,16 @@ class TransferManager:
         path = self.topology.path(src, dst, nbytes)
         tid = self._next_id
         self._next_id += 1
+        factor = slowdown
+        if factor is None and self._rng is not None:
+            factor = self.topology.variance.factor(self._rng)
+        links, latency = path.links, path.latency_s
+        if factor is not None and factor != 1.0 and links:
+            if not (factor > 0 and math.isfinite(factor)):
+                raise SimulationError(f"slowdown must be finite and > 0, got {factor}")
+            self._private[-(tid + 1)] = path.bandwidth_bytes_per_s / factor
+            links = (*links, -(tid + 1))
+            latency *= factor
         tr = Transfer(
             tid,
             src,
@@ -179,9 +226,9 @@ class TransferManager:
             float(nbytes),
             tag,
             now,
-            now + path.latency_s,
-            path.links,
-            path.bandwidth_bytes_per_s,
+            now + latency,
+            links,
+            path.bandwidth_bytes_per_s if factor is None else path.bandwidth_bytes_per_s / factor,
             float(nbytes),
         )
         self.transfers[tid] = tr
@@ -233,6 +280,7 @@ class TransferManager:
             self._finish(tr, now)
             self._reshare()
         del self.transfers[tid]
+        self._private.pop(-(tid + 1), None)
         self._done = [(t, i) for t, i in self._done if i != tid]
         heapq.heapify(self._done)
         self.version += 1
@@ -245,6 +293,7 @@ class TransferManager:
         tr = self.transfers.pop(tid, None)
         if tr is None:
             raise SimulationError(f"transfer {tid} is unknown or already collected")
+        self._private.pop(-(tid + 1), None)
         if tr.finish_s is None:
             self._occupy(tr, -1)
             if tr.flowing:
@@ -328,6 +377,10 @@ class TransferManager:
 
     # ------------------------------------------------------------------ internals
 
+    def _capacity(self, link: int) -> float:
+        """Capacity of a topology resource, or of a transfer's private (variance) cap."""
+        return self._private[link] if link < 0 else self.topology.link_capacity(link)
+
     def _next_internal_event(self) -> float | None:
         """Earliest flow start or finish after the clock, at current rates."""
         t = self._pending[0][0] if self._pending else math.inf
@@ -380,7 +433,7 @@ class TransferManager:
 
     def _reshare(self) -> None:
         flows = [(tid, tr.links) for tid, tr in self._flowing.items()]
-        for tid, rate in max_min_rates(flows, self.topology.link_capacity).items():
+        for tid, rate in max_min_rates(flows, self._capacity).items():
             self._flowing[tid].rate = rate
 
     def _project(self, stop_at_first: bool, extra: Transfer | None = None) -> dict[int, float]:
@@ -429,5 +482,5 @@ class TransferManager:
             if newly and stop_at_first:
                 return {tid: finish[tid] for tid in newly}
             now = t
-            rates = max_min_rates(links.items(), self.topology.link_capacity)
+            rates = max_min_rates(links.items(), self._capacity)
         return finish

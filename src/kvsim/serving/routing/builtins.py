@@ -1,0 +1,13 @@
+"""Imports every built-in router module so that each registers itself."""
+
+from __future__ import annotations
+
+from kvsim.serving.routing import (  # noqa: F401
+    least_kv,
+    least_loaded,
+    p2c,
+    prefix_aware,
+    random_router,
+    round_robin,
+    session_affinity,
+)
