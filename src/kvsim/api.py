@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import time
@@ -227,7 +228,9 @@ def _summary(
     return {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in s.items()}
 
 
+@functools.cache
 def _git_commit() -> str | None:
+    """The source tree's git commit, once per process (sweeps call simulate() many times)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
