@@ -138,3 +138,37 @@ def test_same_seed_gives_identical_outputs(tmp_path: Path) -> None:
             assert meta_a == meta_b
         else:
             assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_calibration_option(tmp_path: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["cache", *SMALL, "--calibration", "h100-llama3-70b", "--no-plots", "-o", str(tmp_path)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "calibration h100-llama3-70b" in res.output
+    meta = json.loads((tmp_path / "run_meta.json").read_text())
+    assert meta["calibration"]["name"] == "h100-llama3-70b"
+    assert meta["config"]["calibration"] == "h100-llama3-70b"
+    assert meta["config"]["network"]["rack_uplink_gbytes_per_s"] == 1600
+    listing = runner.invoke(app, ["cache", "--calibration", "list"])
+    assert listing.exit_code == 0 and "h100-llama3-70b" in listing.output
+    bad = runner.invoke(app, ["cache", *SMALL, "--calibration", "h100-nope"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines() == [
+        "error: calibration: unknown calibration profile 'h100-nope'; known: h100-llama3-70b"
+    ]
+
+
+def test_racks_and_pools_from_the_command_line(tmp_path: Path) -> None:
+    args = [
+        "cache", *SMALL, "--workers", "4", "--no-plots", "-q", "-o", str(tmp_path),
+        "--set", "workers_per_rack=2", "--set", "pool.cross_rack=true",
+        "--tiers", "hbm=1%,pool=20%", "--set", "tiers.1.scope=rack",
+    ]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "points" / "lru_1pct" / "summary.json").read_text())
+    assert summary["num_racks"] == 2
+    assert summary["load_skew_racks"] >= 1.0 and summary["load_skew_workers"] >= 1.0
+    assert summary["hit_blocks_remote_pool"] >= 0

@@ -2,7 +2,13 @@
 
 Layering, lowest first (as for ``kvsim run``)::
 
-    schema defaults  <  --preset (presets/cache/NAME.yaml)  <  config file  <  --set  <  --seed
+    schema defaults  <  --preset (presets/cache/NAME.yaml)  <  config file
+                     <  calibration profile  <  --set  <  --seed
+
+The calibration profile (``--calibration NAME|FILE`` or the config's ``calibration:`` key) is
+applied by :func:`kvsim.config.calibration.apply_calibration` with ``target="cache"``: its
+hardware to ``gpu``, network to ``network``, time model to ``perf`` and tier figures to the
+tiers of the same name (the default tiers are filled in first).
 
 Unknown keys are errors; every problem becomes one :class:`~kvsim.errors.ConfigError` whose
 message names the dotted key path, e.g. ``tiers[0].policy: unknown policy 'lru2'; known: ...``.
@@ -21,6 +27,15 @@ pool    25 GB/s (200 Gb/s RDMA / CXL pool)     25 GB/s              10 us
 
 (``cxl``, ``remote`` and ``eic`` are aliases of ``pool``.) A tier with another name must give
 both bandwidths.
+
+Racks and pools: workers ``w`` are grouped into racks ``w // workers_per_rack``. A tier's
+``scope`` says who shares one copy and how it is reached: ``worker`` (private, local),
+``rack`` (one object per rack, reached over the intra-rack network ``network.network_*``),
+``cluster`` (one object, e.g. a remote SSD store, reached over the cross-rack network
+``network.cross_rack_*``). Every transfer in or out of a rack/cluster tier pays its own
+latency + the path latency + bytes / min(tier bandwidth, path bandwidth). The legacy
+``shared: true`` is one object for all workers with no network path. ``pool.cross_rack``
+lets a worker read a block from another rack's ``rack`` tier over the cross-rack path.
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from kvsim.config.catalog import GPUSpec, ModelSpec, gpu_catalog, model_catalog
 from kvsim.config.loader import _description, _parse_mapping, _read_config_file, deep_merge
 from kvsim.config.loader import parse_override as _parse_override
 from kvsim.config.schema import PerfConfig
+from kvsim.config.topology import TopologyConfig
 from kvsim.config.workload import SyntheticWorkload, TraceWorkload
 from kvsim.errors import ConfigError
 from kvsim.kv.policies.base import policy_names
@@ -43,6 +59,7 @@ from kvsim.kv.tiers.capacity import parse_capacity
 
 __all__ = [
     "CacheConfig",
+    "PoolConfig",
     "PrefetchConfig",
     "SelectiveConfig",
     "TierConfig",
@@ -80,6 +97,15 @@ class TierConfig(_Strict):
     write_bandwidth_bytes_per_s: float | None = Field(default=None, gt=0)
     latency_us: float | None = Field(default=None, ge=0)
     shared: bool = Field(default=False, description="one tier object shared by every worker")
+    scope: Literal["worker", "rack", "cluster"] = Field(
+        default="worker", description="private, one per rack, or one for the cluster"
+    )
+
+    @model_validator(mode="after")
+    def _scope(self) -> TierConfig:
+        if self.shared and self.scope != "worker":
+            raise ValueError("set either shared: true (legacy) or scope, not both")
+        return self
 
     @field_validator("policy")
     @classmethod
@@ -136,6 +162,13 @@ class PrefetchConfig(_Strict):
     lookahead_s: float = Field(default=0.0, ge=0.0)
 
 
+class PoolConfig(_Strict):
+    """``cross_rack``: a block missing from every local tier may be read from another rack's
+    ``scope: rack`` tier, paying the cross-rack network path."""
+
+    cross_rack: bool = False
+
+
 class CacheOutputs(_Strict):
     plots: bool = True
     requests: bool = Field(default=True, description="write requests.csv (one row per request)")
@@ -160,12 +193,23 @@ class CacheConfig(_Strict):
     """
 
     seed: int = Field(default=0, ge=0)
+    calibration: str | None = Field(
+        default=None, description="calibration profile applied at load (name or YAML path)"
+    )
     model: ModelField = "llama-3-8b"
     gpu: GPUField = "h100"
     tensor_parallel: int = Field(default=1, ge=1)
     perf: PerfConfig = PerfConfig()
     block_size: int | None = Field(default=None, ge=1)
     workers: int = Field(default=1, ge=1)
+    workers_per_rack: int | None = Field(
+        default=None, ge=1, description="workers per rack (null: one rack holds all workers)"
+    )
+    network: TopologyConfig = Field(
+        default_factory=TopologyConfig,
+        description="network figures: network_* = intra-rack, cross_rack_* = across racks",
+    )
+    pool: PoolConfig = PoolConfig()
     router: str = "prefix_aware"
     router_params: dict[str, Any] = Field(default_factory=dict)
     tiers: list[TierConfig] = Field(default_factory=_default_tiers, min_length=1)
@@ -198,8 +242,12 @@ class CacheConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"tiers: duplicate tier names {dup}")
-        if self.tiers[0].shared:
+        if self.tiers[0].shared or self.tiers[0].scope != "worker":
             raise ValueError("tiers[0].shared: the top tier cannot be shared")
+        if self.pool.cross_rack and not any(t.scope == "rack" for t in self.tiers):
+            raise ValueError("pool.cross_rack: needs a tier with scope: rack")
+        if self.pool.cross_rack and sum(t.scope == "rack" for t in self.tiers) > 1:
+            raise ValueError("pool.cross_rack: supports one tier with scope: rack")
         through = self.write_policy == "write_through"
         if through and self.stacking == "exclusive" and len(self.tiers) > 1:
             raise ValueError(
@@ -208,6 +256,16 @@ class CacheConfig(_Strict):
         self.model_spec  # noqa: B018 - validates the catalog name
         self.gpu_spec  # noqa: B018
         return self
+
+    @property
+    def num_racks(self) -> int:
+        """Racks of workers: ``ceil(workers / workers_per_rack)`` (1 without racks)."""
+        wpr = self.workers_per_rack or self.workers
+        return -(-self.workers // wpr)
+
+    def rack_of(self, worker: int) -> int:
+        """Rack of ``worker``."""
+        return worker // (self.workers_per_rack or self.workers)
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -371,15 +429,33 @@ def load_cache_config(
     preset: str | None = None,
     overrides: Sequence[str] = (),
     seed: int | None = None,
+    calibration: str | None = None,
 ) -> CacheConfig:
-    """Build a validated :class:`CacheConfig` (see the module doc for the layering)."""
+    """Build a validated :class:`CacheConfig` (see the module doc for the layering).
+
+    ``calibration`` (a shipped profile name or a YAML path) replaces the config's
+    ``calibration`` key."""
     data: dict[str, Any] = {}
     if preset is not None:
         data = _parse_mapping(cache_preset_text(preset), f"cache preset {preset}")
     if path is not None:
         data = deep_merge(data, _with_kind(_read_config_file(path)))
+    profile = calibration if calibration is not None else data.get("calibration")
+    if profile is not None:
+        from kvsim.config.calibration import apply_calibration
+
+        if not isinstance(profile, str):
+            raise ConfigError("calibration", "expected a profile name or a YAML path")
+        if "tiers" not in data:
+            data["tiers"] = [t.model_dump() for t in _default_tiers()]
+        data = apply_calibration(data, profile, target="cache")
+        data["calibration"] = profile
     for text in overrides:
         apply_override(data, text)
+    if data.get("calibration") != profile:
+        raise ConfigError(
+            "calibration", "set the profile with --calibration or in the config file, not --set"
+        )
     if seed is not None:
         data["seed"] = seed
     return validate_cache_config(data)

@@ -12,6 +12,7 @@ With ``out_dir`` it writes (atomically; same config + seed = same bytes)::
 
 from __future__ import annotations
 
+import math
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pandas as pd
 
 from kvsim import __version__
 from kvsim.cache.config import CacheConfig
-from kvsim.cache.metrics import summarize
+from kvsim.cache.metrics import rack_summary, summarize
 from kvsim.cache.replay import CacheReplay, PreparedTrace, build_workers, prepare_trace, snapshot
 from kvsim.cache.routers.base import Worker, create_router
 from kvsim.cache.timing import PrefillTimer
@@ -39,6 +40,7 @@ from kvsim.workload.traces import load_workload
 __all__ = ["CacheResult", "load_requests", "run_cache", "tier_specs", "write_cache_outputs"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+_JITTER_STREAM = 0x4E4554  # second key of the network-variance generator: [seed, this]
 
 
 @dataclass
@@ -71,8 +73,11 @@ def load_requests(cfg: CacheConfig) -> list[Request]:
 
 
 def tier_specs(cfg: CacheConfig, block_size: int, unique_blocks: int) -> list[TierSpec]:
-    """The configured tiers with capacities resolved to blocks."""
+    """The configured tiers with capacities resolved to blocks; ``scope: rack`` tiers get the
+    intra-rack network path, ``scope: cluster`` ones the cross-rack path (``cfg.network``)."""
     kv = cfg.model_spec.kv_bytes_per_token
+    levels = cfg.network.level_figures()
+    paths = {"worker": (math.inf, 0.0), "rack": levels["network"], "cluster": levels["cross-rack"]}
     specs = []
     for i, t in enumerate(cfg.tiers):
         where = f"tiers[{i}].capacity"
@@ -89,7 +94,10 @@ def tier_specs(cfg: CacheConfig, block_size: int, unique_blocks: int) -> list[Ti
                 read_bandwidth_bytes_per_s=read,
                 write_bandwidth_bytes_per_s=write,
                 latency_s=lat,
-                shared=t.shared,
+                shared=t.shared or t.scope != "worker",
+                per_rack=t.scope == "rack",
+                path_bandwidth_bytes_per_s=paths[t.scope][0],
+                path_latency_s=paths[t.scope][1],
             )
         )
     return specs
@@ -154,15 +162,7 @@ def run_cache(
     )
     specs = tier_specs(cfg, trace.block_size, trace.unique_blocks)
     block_bytes = trace.block_size * cfg.model_spec.kv_bytes_per_token
-    workers = build_workers(
-        specs,
-        cfg.workers,
-        block_bytes,
-        inclusive=cfg.stacking == "inclusive",
-        write_policy=cfg.write_policy,
-        max_depth=cfg.selective.max_depth,
-        min_hits=cfg.selective.min_hits,
-    )
+    workers = _workers(cfg, specs, block_bytes)
     training = _train(workers, trace)
     roofline = RooflineModel.from_specs(cfg.model_spec, cfg.gpu_spec, cfg.perf, cfg.tensor_parallel)
     replay = CacheReplay(
@@ -182,6 +182,9 @@ def run_cache(
     summary.update(
         summarize(table, names, trace.block_size, replay.warmup_counters, final, pending)
     )
+    summary.update(
+        rack_summary(table, cfg.workers, cfg.workers_per_rack or cfg.workers, replay.has_remote)
+    )
     summary.update(training)
     summary.update(_prediction_metrics(workers))
     meta = _meta(cfg, trace, roofline)
@@ -192,6 +195,38 @@ def run_cache(
             result, Path(out_dir), plots=cfg.outputs.plots, requests_csv=cfg.outputs.requests
         )
     return result
+
+
+def _jitter(cfg: CacheConfig) -> Callable[[], float] | None:
+    """Network variance factors for loads over the network (``cfg.network.jitter_cv`` /
+    ``tail_*``), from a generator seeded by ``cfg.seed`` only; None when variance is off."""
+    from kvsim.serving.topology import NetworkVariance
+
+    variance = NetworkVariance.from_config(cfg.network)
+    if not variance.enabled:
+        return None
+    rng = np.random.default_rng([cfg.seed, _JITTER_STREAM])
+
+    def draw() -> float:
+        return variance.factor(rng)
+
+    return draw
+
+
+def _workers(cfg: CacheConfig, specs: list[TierSpec], block_bytes: float) -> list[Worker]:
+    """The configured workers: their racks, tier stacks and cross-rack pool access."""
+    return build_workers(
+        specs,
+        cfg.workers,
+        block_bytes,
+        inclusive=cfg.stacking == "inclusive",
+        write_policy=cfg.write_policy,
+        max_depth=cfg.selective.max_depth,
+        min_hits=cfg.selective.min_hits,
+        workers_per_rack=cfg.workers_per_rack,
+        cross_rack_path=cfg.network.level_figures()["cross-rack"] if cfg.pool.cross_rack else None,
+        network_jitter=_jitter(cfg),
+    )
 
 
 def _tiers_frame(specs: list[TierSpec], summary: dict[str, Any]) -> pd.DataFrame:
@@ -207,6 +242,9 @@ def _tiers_frame(specs: list[TierSpec], summary: dict[str, Any]) -> pd.DataFrame
                 "write_bandwidth_bytes_per_s": s.write_bandwidth_bytes_per_s,
                 "latency_s": s.latency_s,
                 "shared": s.shared,
+                "per_rack": s.per_rack,
+                "path_bandwidth_bytes_per_s": s.path_bandwidth_bytes_per_s,
+                "path_latency_s": s.path_latency_s,
             }
             | {k: summary[f"{k}_{s.name}"] for k in counters}
             for s in specs
@@ -267,7 +305,17 @@ def _meta(cfg: CacheConfig, trace: PreparedTrace, roofline: RooflineModel) -> di
         "gpu": cfg.gpu_spec.model_dump(),
         "time_model": roofline.describe(),
         "config": cfg.model_dump(mode="json"),
+        "calibration": _calibration(cfg),
     }
+
+
+def _calibration(cfg: CacheConfig) -> dict[str, Any] | None:
+    """The applied calibration profile (for run_meta), or None."""
+    if cfg.calibration is None:
+        return None
+    from kvsim.config.calibration import load_profile
+
+    return load_profile(cfg.calibration)
 
 
 def write_cache_outputs(

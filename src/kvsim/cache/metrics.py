@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["split_summary", "summarize"]
+__all__ = ["rack_summary", "split_summary", "summarize"]
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -124,4 +124,40 @@ def summarize(
         "ttft_saving_ms",
     ):
         out[f"warmup_{key}"] = wu[key]
+    return out
+
+
+def _skew(counts: np.ndarray) -> float | None:
+    """max / mean of ``counts`` (1.0 = perfectly even); None if nothing was counted."""
+    mean = float(counts.mean()) if len(counts) else 0.0
+    return float(counts.max()) / mean if mean > 0 else None
+
+
+def rack_summary(
+    requests: pd.DataFrame, num_workers: int, workers_per_rack: int, remote: bool
+) -> dict[str, Any]:
+    """Load skew of the evaluated split: requests per worker and per rack (rack = worker //
+    ``workers_per_rack``), as max / mean; and, with cross-rack pools (``remote``), the share
+    of looked-up blocks read from another rack's pool."""
+    ev = requests[~requests["warmup"].to_numpy(dtype=bool)] if len(requests) else requests
+    workers = ev["worker"].to_numpy(dtype=np.int64) if len(ev) else np.zeros(0, np.int64)
+    per_worker = np.bincount(workers, minlength=num_workers)
+    num_racks = -(-num_workers // workers_per_rack)
+    per_rack = np.bincount(workers // workers_per_rack, minlength=num_racks)
+    out: dict[str, Any] = {
+        "num_racks": num_racks,
+        "workers_per_rack": workers_per_rack,
+        "max_requests_per_worker": int(per_worker.max()),
+        "mean_requests_per_worker": float(per_worker.mean()),
+        "load_skew_workers": _skew(per_worker),
+        "max_requests_per_rack": int(per_rack.max()),
+        "mean_requests_per_rack": float(per_rack.mean()),
+        "load_skew_racks": _skew(per_rack),
+    }
+    if remote:
+        col = "hit_blocks_remote_pool"
+        hit = int(ev[col].sum()) if len(ev) else 0
+        blocks = int(ev["num_blocks"].sum()) if len(ev) else 0
+        out["hit_blocks_remote_pool"] = hit
+        out["hit_ratio_blocks_remote_pool"] = _ratio(hit, blocks)
     return out

@@ -32,15 +32,27 @@ from kvsim.cache.timing import PrefillTimer
 from kvsim.errors import ConfigError
 from kvsim.kv.hashing import rechunk_hashes
 from kvsim.kv.policies.base import annotate_next_use
+from kvsim.kv.tiers.remote import RemotePools
 from kvsim.kv.tiers.stack import TierStack
 from kvsim.kv.tiers.tier import Tier, TierSpec
 from kvsim.workload.request import Request
 
-__all__ = ["CacheReplay", "PreparedTrace", "build_workers", "prepare_trace", "unique_tiers"]
+REMOTE_TIER = "remote_pool"
+"""Pseudo tier name of cross-rack pool hits in rows and summaries (``hit_blocks_remote_pool``)."""
+
+__all__ = [
+    "REMOTE_TIER",
+    "CacheReplay",
+    "PreparedTrace",
+    "build_workers",
+    "prepare_trace",
+    "unique_tiers",
+]
 
 _STACK_COUNTERS = (
     "num_accesses",
     "num_hits",
+    "num_remote_hits",
     "num_misses",
     "num_inserted",
     "num_dropped",
@@ -133,15 +145,36 @@ def _tier(spec: TierSpec) -> Tier:
 
 
 def build_workers(
-    specs: Sequence[TierSpec], num_workers: int, block_bytes: float, **stack_args: Any
+    specs: Sequence[TierSpec],
+    num_workers: int,
+    block_bytes: float,
+    *,
+    workers_per_rack: int | None = None,
+    cross_rack_path: tuple[float, float] | None = None,
+    **stack_args: Any,
 ) -> list[Worker]:
     """``num_workers`` workers, each with a stack of fresh private tiers; a ``shared`` spec
-    gives one tier object that every stack holds."""
-    shared = {i: _tier(s) for i, s in enumerate(specs) if s.shared}
+    gives one tier object that every stack holds, a ``per_rack`` one one object per rack
+    (worker ``w`` is in rack ``w // workers_per_rack``; None: one rack). With
+    ``cross_rack_path = (bytes/s, seconds)`` every stack also reads the other racks' (first)
+    per-rack tier over that path (:class:`RemotePools`)."""
+    wpr = workers_per_rack or num_workers
+    num_racks = -(-num_workers // wpr)
+    shared = {i: _tier(s) for i, s in enumerate(specs) if s.shared and not s.per_rack}
+    per_rack = {i: [_tier(s) for _ in range(num_racks)] for i, s in enumerate(specs) if s.per_rack}
+    pools = next(iter(per_rack.values()), None)
     workers = []
     for w in range(num_workers):
-        tiers = [shared[i] if i in shared else _tier(s) for i, s in enumerate(specs)]
-        workers.append(Worker(w, TierStack(tiers, block_bytes=block_bytes, **stack_args)))
+        rack = w // wpr
+        tiers = [
+            shared[i] if i in shared else per_rack[i][rack] if i in per_rack else _tier(s)
+            for i, s in enumerate(specs)
+        ]
+        remote = None
+        if cross_rack_path is not None and pools is not None and num_racks > 1:
+            remote = RemotePools(pools, rack, *cross_rack_path)
+        stack = TierStack(tiers, block_bytes=block_bytes, remote=remote, **stack_args)
+        workers.append(Worker(w, stack, rack=rack))
     return workers
 
 
@@ -185,7 +218,10 @@ class CacheReplay:
         self.router = router
         self.timer = timer
         self.lookahead = prefetch_lookahead_s
+        self.has_remote = any(w.stack.remote is not None for w in workers)
         self.tier_names = [t.name for t in workers[0].stack.tiers]
+        if self.has_remote:
+            self.tier_names.append(REMOTE_TIER)
         n = len(trace.requests)
         self.stride = max(1, math.ceil(n / timeseries_points))
         self.rows: list[dict[str, Any]] = []
@@ -282,7 +318,10 @@ class CacheReplay:
         if stack.num_prefetch_used > used_before:
             ready = self._ready_at.get((w, req.session_id), now)
             wait_s = max(0.0, ready - now)
-        self._record(idx, w, res.hits_per_tier, hit, res.load_time_s + wait_s, wait_s)
+        per_tier = res.hits_per_tier
+        if self.has_remote:
+            per_tier = (*per_tier, res.num_remote_hit)
+        self._record(idx, w, per_tier, hit, res.load_time_s + wait_s, wait_s)
 
     def _record(
         self, idx: int, w: int, per_tier: tuple[int, ...], hit: int, load_s: float, wait_s: float

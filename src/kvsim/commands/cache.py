@@ -17,6 +17,7 @@ _TABLE = (
     ("ttft_saving_ms", "saved\nms"),
 )
 _PREFETCH = (("prefetch_hit_ratio", "pf\nused"),)
+_RACKS = (("hit_ratio_blocks_remote_pool", "xrack\nblk"), ("load_skew_racks", "rack\nskew"))
 
 
 def _split(text: str | None) -> list[str]:
@@ -65,6 +66,7 @@ def _render(table: Any, title: str) -> None:
     from kvsim.cli import console
 
     cols = _TABLE + (_PREFETCH if table["prefetch_issued"].sum() > 0 else ())
+    cols += tuple(c for c in _RACKS if c[0] in table.columns and table["num_racks"].max() > 1)
     out = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
     out.add_column("policy", no_wrap=True)
     out.add_column("capacity", no_wrap=True)
@@ -81,7 +83,9 @@ def _render(table: Any, title: str) -> None:
         "capacity: top tier per worker (blocks); hit blk/tok: block- and token-weighted hit "
         "ratios of all tiers, warm-up excluded; top blk: hits served by the top tier; ttft: "
         "mean prefill of missed tokens + loads from lower tiers; saved: vs no cache"
-        + ("; pf used: prefetched blocks hit before eviction" if len(cols) > len(_TABLE) else "")
+        + ("; pf used: prefetched blocks hit before eviction" if _PREFETCH[0] in cols else "")
+        + ("; xrack: hits read from another rack's pool" if _RACKS[0] in cols else "")
+        + ("; rack skew: max/mean requests per rack" if _RACKS[1] in cols else "")
         + ". All figures: results.csv.",
         highlight=False,
     )
@@ -120,6 +124,13 @@ def cache(
         typer.Option("--set", "-s", help="Override a key: a.b.c=value, tiers.0.policy=arc."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            help="Calibration profile (shipped name or YAML file; `--calibration list`): "
+            "hardware, network, time-model and tier figures over the config."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write.")] = None,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
@@ -131,11 +142,14 @@ def cache(
     if preset == "list":
         _list_presets()
         return
+    if calibration == "list":
+        _list_profiles()
+        return
     if config is None and preset is None:
         preset = "default"
     try:
         overrides = _overrides(trace, tiers, workers, router, warmup, no_plots, set_)
-        _run(preset, config, overrides, seed, policy, capacity, out, quiet)
+        _run(preset, config, overrides, seed, policy, capacity, out, quiet, calibration)
     except KvsimError as exc:
         _fail(exc)
         return
@@ -177,25 +191,17 @@ def _run(
     capacity: str | None,
     out: Path | None,
     quiet: bool,
+    calibration: str | None = None,
 ) -> None:
     from kvsim.cache.config import load_cache_config
     from kvsim.cache.grid import run_grid
     from kvsim.cli import err_console
 
-    cfg = load_cache_config(config, preset=preset, overrides=overrides, seed=seed)
-    progress: Any = None
+    cfg = load_cache_config(
+        config, preset=preset, overrides=overrides, seed=seed, calibration=calibration
+    )
+    progress = None if quiet else _progress(err_console)
     task: Any = None
-    if not quiet:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress
-
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err_console,
-            transient=True,
-        )
-        progress.start()
 
     def on_point(done: int, total: int, label: str) -> None:
         nonlocal task
@@ -223,7 +229,28 @@ def _run(
             progress.stop()
     if not quiet:
         title = f"kvsim cache — {preset or config} (seed {cfg.seed}, {cfg.workers} worker(s))"
+        if cfg.workers_per_rack is not None:
+            title = title[:-1] + f", {cfg.num_racks} rack(s))"
         _render(result.table, title)
+        if cfg.calibration is not None:
+            from kvsim.cli import console
+
+            console.print(f"calibration {cfg.calibration} applied (run_meta.json)", highlight=False)
+
+
+def _progress(err_console: Any) -> Any:
+    """A started rich progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    )
+    progress.start()
+    return progress
 
 
 def _list_presets() -> None:
@@ -236,6 +263,20 @@ def _list_presets() -> None:
     table.add_column("name")
     table.add_column("description")
     for pname, desc in list_cache_presets():
+        table.add_row(pname, desc)
+    console.print(table)
+
+
+def _list_profiles() -> None:
+    from rich.table import Table
+
+    from kvsim.cli import console
+    from kvsim.config.calibration import list_profiles
+
+    table = Table(title="calibration profiles")
+    table.add_column("name")
+    table.add_column("description")
+    for pname, desc in list_profiles():
         table.add_row(pname, desc)
     console.print(table)
 

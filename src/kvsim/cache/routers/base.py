@@ -23,13 +23,14 @@ __all__ = ["CacheRouter", "Worker", "create_router", "register_router", "router_
 
 @dataclass(slots=True)
 class Worker:
-    """One worker of the replay: its tier stack, requests routed to it so far, and the
-    sequence number of the last one (``-1``: never used)."""
+    """One worker of the replay: its tier stack, requests routed to it so far, the
+    sequence number of the last one (``-1``: never used) and its rack."""
 
     index: int
     stack: TierStack
     num_requests: int = 0
     last_used: int = -1
+    rack: int = 0
 
 
 def least_loaded(workers: Sequence[Worker]) -> int:

@@ -11,17 +11,20 @@ Public API::
         .insert(hashes, now, first_depth=...)    # computed blocks
         .prefetch(hashes, now)                   # session-aware prefetch
         .peek_prefix(hashes, num_tiers)          # read-only, for routers
+    RemotePools(pools, own_rack, path_bw, path_latency_s)   # cross-rack pool reads
 
 Semantics and invariants: :mod:`kvsim.kv.tiers.stack`.
 """
 
 from kvsim.kv.tiers.capacity import Capacity, parse_capacity
+from kvsim.kv.tiers.remote import RemotePools
 from kvsim.kv.tiers.stack import LookupResult, TierStack, WritePolicy
 from kvsim.kv.tiers.tier import Tier, TierCounters, TierSpec
 
 __all__ = [
     "Capacity",
     "LookupResult",
+    "RemotePools",
     "Tier",
     "TierCounters",
     "TierSpec",

@@ -17,7 +17,14 @@ first every top-tier hit is an ``on_access`` (in prefix order), then every hit i
 ``k > 0`` is a *promotion* (in prefix order): the block is
 moved (exclusive) or copied (inclusive, or from a shared tier) into the top tier, paying
 ``read`` time of tier ``k``. ``load_time_s`` sums, over the tiers ``k > 0`` with hits, one
-transfer of all their hit blocks: ``hits_k * block_bytes / read_bw_k + latency_k``.
+transfer of all their hit blocks: ``hits_k * block_bytes / read_bw_k + latency_k`` (plus the
+tier's network path, :class:`~kvsim.kv.tiers.tier.TierSpec`).
+
+**Remote pools.** With ``remote`` (a :class:`~kvsim.kv.tiers.remote.RemotePools`), a block
+that no local tier holds is looked up in the other racks' pools before the walk stops; such
+a *remote hit* is copied into the top tier (after the promotions, in prefix order), counted in
+``num_remote_hits`` / ``LookupResult.num_remote_hit`` and in the serving pool's
+``remote_hits``, and its blocks cost one cross-rack transfer per lookup.
 
 **Insert (computed blocks).** A block goes into the top tier; ``write_through`` also writes a
 copy into every lower tier that lacks one. Room is made by the tier's policy: each victim is
@@ -46,11 +53,12 @@ num_accesses``; per tier ``hits + misses`` of tier ``k + 1`` == ``misses`` of ti
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from kvsim.errors import ConfigError, SimulationError
+from kvsim.kv.tiers.remote import RemotePools
 from kvsim.kv.tiers.tier import Tier
 
 __all__ = ["LookupResult", "TierStack", "WritePolicy"]
@@ -63,12 +71,14 @@ _WRITE_POLICIES: tuple[str, ...] = ("write_back", "write_through", "selective")
 class LookupResult:
     """Outcome of one :meth:`TierStack.lookup`: ``num_hit`` leading blocks hit,
     ``hits_per_tier[k]`` of them served by tier ``k``, ``load_time_s`` to load those below the
-    top tier, ``num_blocks`` looked up. ``sum(hits_per_tier) == num_hit <= num_blocks``."""
+    top tier, ``num_blocks`` looked up, ``num_remote_hit`` of them read from another rack's
+    pool. ``sum(hits_per_tier) + num_remote_hit == num_hit <= num_blocks``."""
 
     num_hit: int
     hits_per_tier: tuple[int, ...]
     load_time_s: float
     num_blocks: int
+    num_remote_hit: int = 0
 
 
 class TierStack:
@@ -80,6 +90,10 @@ class TierStack:
         inclusive: copies allowed across tiers (else exclusive).
         write_policy: ``write_back``, ``write_through`` (needs ``inclusive``) or ``selective``.
         max_depth / min_hits: the ``selective`` criteria (at least one must be set).
+        remote: other racks' pools to read a locally missing block from (module doc).
+        network_jitter: draws one network variance factor per load (lookup or prefetch) from
+            a networked tier or the remote pools; ``None``: no variance. Writes (demotions)
+            are off the critical path and never vary.
     """
 
     def __init__(
@@ -91,6 +105,8 @@ class TierStack:
         write_policy: WritePolicy = "write_back",
         max_depth: int | None = None,
         min_hits: int | None = None,
+        remote: RemotePools | None = None,
+        network_jitter: Callable[[], float] | None = None,
     ) -> None:
         if not tiers:
             raise ConfigError("tiers", "a tier stack needs at least one tier")
@@ -112,6 +128,9 @@ class TierStack:
         self.write_policy = write_policy
         self.max_depth = max_depth
         self.min_hits = min_hits
+        self.remote = remote
+        self._jitter = network_jitter
+        self.num_remote_hits = 0
         self._selective = write_policy == "selective"
         self._through = write_policy == "write_through"
         #: [depth, hits] per block in the stack (only with ``selective``).
@@ -121,6 +140,8 @@ class TierStack:
             {} if any(t.needs_next_use for t in self.tiers) else None
         )
         self._prefetched: set[Hashable] = set()
+        #: Keys being inserted while their tier makes room (innermost last).
+        self._inflight: list[Hashable] = []
         #: Copies possible (inclusive, or a shared tier): then residency must be checked.
         self._copies = inclusive or any(t.spec.shared for t in self.tiers)
         self._block_write_s = [t.write_time(self.block_bytes) for t in self.tiers]
@@ -180,25 +201,32 @@ class TierStack:
         """
         tiers = self.tiers
         found: list[int] = []
+        remote = self.remote
+        remote_at: dict[int, Tier] = {}
         for key in hashes:
             for k, tier in enumerate(tiers):
                 if key in tier.policy:
                     found.append(k)
                     break
             else:
-                break
+                src = remote.find(key) if remote is not None else None
+                if src is None:
+                    break
+                remote_at[len(found)] = src
+                found.append(-1)
         n_hit = len(found)
         n = len(hashes)
         per_tier = [0] * len(tiers)
         for k in found:
-            per_tier[k] += 1
+            if k >= 0:
+                per_tier[k] += 1
         self._count_lookup(n, n_hit, per_tier)
-        load_s = 0.0
+        load_s = self._remote_load(remote_at) if remote_at else 0.0
         for k in range(1, len(tiers)):
             if per_tier[k]:
                 tier = tiers[k]
                 nbytes = per_tier[k] * self.block_bytes
-                t_s = tier.read_time(nbytes)
+                t_s = self._read_time(tier, nbytes)
                 load_s += t_s
                 c = tier.counters
                 c.promotions += per_tier[k]
@@ -209,8 +237,29 @@ class TierStack:
             for i, k in enumerate(found):
                 if (k == 0) is top_pass:
                     nu = next_use[i] if next_use is not None else None
+                    if k < 0:
+                        remote_at[i].policy.on_access(hashes[i], now, next_use=nu)
                     self._touch_hit(hashes[i], i + 1, now, nu)
-        return LookupResult(n_hit, tuple(per_tier), load_s, n)
+        return LookupResult(n_hit, tuple(per_tier), load_s, n, len(remote_at))
+
+    def _read_time(self, tier: Tier, nbytes: float) -> float:
+        """One load of ``nbytes`` out of ``tier``, with a variance factor if it is networked."""
+        if self._jitter is not None and tier.networked:
+            return tier.read_time(nbytes, self._jitter())
+        return tier.read_time(nbytes)
+
+    def _remote_load(self, remote_at: dict[int, Tier]) -> float:
+        """Count remote hits on their pools; one cross-rack transfer for all of them."""
+        assert self.remote is not None
+        nbytes = len(remote_at) * self.block_bytes
+        t_s = self.remote.read_time(nbytes, self._jitter() if self._jitter else 1.0)
+        for tier in remote_at.values():
+            c = tier.counters
+            c.remote_hits += 1
+            c.bytes_read += self.block_bytes
+            c.read_time_s += t_s / len(remote_at)
+        self.num_remote_hits += len(remote_at)
+        return t_s
 
     def _count_lookup(self, n: int, n_hit: int, per_tier: list[int]) -> None:
         self.num_lookups += 1
@@ -304,12 +353,19 @@ class TierStack:
         policy has nothing evictable (the key is then not inserted)."""
         tier = self.tiers[level]
         pol = tier.policy
-        while pol.used >= tier.capacity:
-            victim = pol.evict(key)
-            if victim is None:
-                return False
-            tier.counters.evictions += 1
-            self._evicted(victim, level, now)
+        if pol.used >= tier.capacity:
+            # While victims cascade down, ``key`` is in flight: with copies, its old copy may
+            # be evicted from a lower tier meanwhile, and must not make us forget its metadata.
+            inflight = self._inflight
+            inflight.append(key)
+            while pol.used >= tier.capacity:
+                victim = pol.evict(key)
+                if victim is None:
+                    inflight.pop()
+                    return False
+                tier.counters.evictions += 1
+                self._evicted(victim, level, now)
+            inflight.pop()
         pol.on_insert(key, 1, now, next_use=nu)
         tier.counters.inserts += 1
         return True
@@ -346,7 +402,7 @@ class TierStack:
 
     def _maybe_forget(self, key: Hashable) -> None:
         """``key`` left a tier for good: drop its metadata once no tier holds it."""
-        if self._copies and self.locate(key) >= 0:
+        if self._copies and (self.locate(key) >= 0 or key in self._inflight):
             return
         self.num_dropped += 1
         if self._meta is not None:
@@ -386,7 +442,7 @@ class TierStack:
             if per_tier[k]:
                 tier = self.tiers[k]
                 nbytes = per_tier[k] * self.block_bytes
-                t_s = tier.read_time(nbytes)
+                t_s = self._read_time(tier, nbytes)
                 total_s += t_s
                 c = tier.counters
                 c.prefetches += per_tier[k]

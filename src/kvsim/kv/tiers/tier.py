@@ -3,7 +3,9 @@
 A :class:`Tier` is a passive container used by :class:`~kvsim.kv.tiers.stack.TierStack`, which
 decides what moves where. A tier with ``shared=True`` (a per-rack CXL/RDMA pool) may be handed
 to several stacks; it then holds one copy of a block for all of them, and its counters add up
-the traffic of every stack.
+the traffic of every stack. A tier reached over the network (a rack pool, a remote SSD) has a
+*path* (``path_bandwidth_bytes_per_s``, ``path_latency_s``): every transfer in or out of it
+pays ``latency + path latency + bytes / min(tier bandwidth, path bandwidth)``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class TierSpec:
     ``read_bandwidth_bytes_per_s`` / ``latency_s`` price a load *out of* this tier (a hit served
     here, a promotion or a prefetch); ``write_bandwidth_bytes_per_s`` prices a write *into* it (a
     demotion or a write-through copy). The top tier is where compute reads from: its hits cost
-    nothing to load.
+    nothing to load. ``path_*`` is the network path between a worker and the tier (none: a
+    local tier); ``per_rack`` (implies ``shared``) asks the driver for one object per rack.
     """
 
     name: str
@@ -37,8 +40,15 @@ class TierSpec:
     write_bandwidth_bytes_per_s: float = math.inf
     latency_s: float = 0.0
     shared: bool = False
+    per_rack: bool = False
+    path_bandwidth_bytes_per_s: float = math.inf
+    path_latency_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.per_rack and not self.shared:
+            raise ConfigError(f"tiers.{self.name}", "a per-rack tier must be shared")
+        if self.path_bandwidth_bytes_per_s <= 0 or self.path_latency_s < 0:
+            raise ConfigError(f"tiers.{self.name}", "path bandwidth must be > 0, latency >= 0")
         if self.capacity_blocks < 1:
             raise ConfigError(
                 f"tiers.{self.name}.capacity", f"must be >= 1 block, got {self.capacity_blocks}"
@@ -62,6 +72,8 @@ class TierCounters:
     * ``promotions``: blocks copied or moved from here to the top tier on a hit.
     * ``demotions``: blocks written here because the tier above evicted them.
     * ``prefetches``: blocks copied or moved from here to the top tier by a prefetch.
+    * ``remote_hits``: blocks read from here by a worker of *another* rack (cross-rack pool
+      reads; not in ``hits``, which count the tier's own stacks).
     """
 
     hits: int = 0
@@ -71,6 +83,7 @@ class TierCounters:
     promotions: int = 0
     demotions: int = 0
     prefetches: int = 0
+    remote_hits: int = 0
     bytes_read: float = 0.0
     bytes_written: float = 0.0
     read_time_s: float = 0.0
@@ -108,13 +121,28 @@ class Tier:
         """Resident blocks."""
         return self.policy.used
 
-    def read_time(self, num_bytes: float) -> float:
-        """Seconds to load ``num_bytes`` out of this tier in one transfer (latency once)."""
-        return num_bytes / self.spec.read_bandwidth_bytes_per_s + self.spec.latency_s
+    @property
+    def networked(self) -> bool:
+        """Whether transfers cross a network path (a rack pool, a remote store)."""
+        s = self.spec
+        return s.path_latency_s > 0 or not math.isinf(s.path_bandwidth_bytes_per_s)
+
+    def read_time(self, num_bytes: float, factor: float = 1.0) -> float:
+        """Seconds to load ``num_bytes`` out of this tier in one transfer (latencies once):
+        ``latency + path latency + bytes / min(read bandwidth, path bandwidth)``.
+
+        ``factor`` is a network variance factor ``F`` (``NetworkVariance``): the path pays
+        ``F x`` its latency and carries at most ``path bandwidth / max(F, 1)`` (a path never
+        runs faster than its bandwidth); the tier's own figures do not vary."""
+        s = self.spec
+        bw = min(s.read_bandwidth_bytes_per_s, s.path_bandwidth_bytes_per_s / max(factor, 1.0))
+        return num_bytes / bw + s.latency_s + s.path_latency_s * factor
 
     def write_time(self, num_bytes: float) -> float:
-        """Seconds to write ``num_bytes`` into this tier in one transfer (latency once)."""
-        return num_bytes / self.spec.write_bandwidth_bytes_per_s + self.spec.latency_s
+        """Seconds to write ``num_bytes`` into this tier in one transfer (latencies once)."""
+        s = self.spec
+        bw = min(s.write_bandwidth_bytes_per_s, s.path_bandwidth_bytes_per_s)
+        return num_bytes / bw + s.latency_s + s.path_latency_s
 
     def __repr__(self) -> str:
         return f"Tier({self.name!r}, {self.policy.name}, used={self.used}/{self.capacity})"
