@@ -99,6 +99,14 @@ def run(
     ] = False,
     no_plots: NoPlotsOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration",
+            help="Calibration profile (shipped name, e.g. h100-llama3-70b, or a YAML file)"
+            " applied after the preset and config file, before --set.",
+        ),
+    ] = None,
 ) -> None:
     """Run a full serving simulation and print its summary (and a per-GPU table when the
     cluster has several GPUs)."""
@@ -110,7 +118,9 @@ def run(
         preset = "default"
     progress = _LazyProgress(enabled=not quiet)
     try:
-        cfg = load_config(config, preset=preset, overrides=set_ or (), seed=seed)
+        cfg = load_config(
+            config, preset=preset, overrides=set_ or (), seed=seed, calibration=calibration
+        )
         result = simulate(
             cfg,
             exact_steps=exact_steps,

@@ -447,12 +447,14 @@ def load_config(
     preset: str | None = None,
     overrides: Sequence[str] = (),
     seed: int | None = None,
+    calibration: str | Path | None = None,
 ) -> SimConfig:
     """Build a validated :class:`SimConfig`.
 
     Starts from the schema defaults, merges the preset ``preset`` (if given), then the YAML
-    file ``path`` (if given), applies each ``--set``-style override ``a.b.c=value`` in order,
-    then ``seed`` (if not None). The model and GPU names are checked against the catalog
+    file ``path`` (if given), then the calibration profile ``calibration`` (a shipped name or
+    a YAML path; :func:`kvsim.config.calibration.apply_calibration`), applies each
+    ``--set``-style override ``a.b.c=value`` in order, then ``seed`` (if not None). The model and GPU names are checked against the catalog
     (see :func:`resolve_model`). Raises :class:`ConfigError` with a one-line message.
     """
     data: dict[str, Any] = {}
@@ -460,6 +462,11 @@ def load_config(
         data = _parse_mapping(preset_text(preset), f"preset {preset}")
     if path is not None:
         data = deep_merge(data, _read_config_file(path))
+    if calibration is not None:
+        from kvsim.config.calibration import apply_calibration
+
+        data = apply_calibration(data, calibration)
+        data["calibration"] = str(calibration)
     for text in overrides:
         _apply_override(data, text)
     if seed is not None:

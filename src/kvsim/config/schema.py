@@ -206,6 +206,9 @@ class SimConfig(_Strict):
     model: ModelField = "llama-3-8b"
     gpu: GPUField = "h100"
     catalog_files: tuple[str, ...] = ()
+    #: The calibration profile merged into this config (informational: its figures are
+    #: already in ``gpu``, ``perf``, ``cluster.topology`` and ``cache``; see config/calibration.py).
+    calibration: str | None = None
     cluster: ClusterConfig = ClusterConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     cache: CacheConfig = CacheConfig()
