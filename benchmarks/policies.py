@@ -6,7 +6,8 @@
 Each access is the protocol of :func:`kvsim.kv.policies.simulate_misses` (``in`` test, then
 ``on_access`` or ``evict``-while-full + ``on_insert``), inlined so the loop itself costs
 what a driver's would. ``ops/s`` counts trace accesses. Belady's next-use annotation (one
-backward pass) is computed before the clock starts and reported on its own line. The trace is
+backward pass) is computed before the clock starts and reported on its own line; trained
+policies (``learned``) are fitted on the first 10 % of the trace, untimed. The trace is
 deterministic (seeded); only the timing uses the wall clock.
 """
 
@@ -33,6 +34,9 @@ def run(
 ) -> tuple[float, int]:
     """Return (accesses per second, misses) of one replay."""
     policy = create_policy(name, capacity=capacity)
+    if policy.needs_training:  # learned: fit on the first 10 % (untimed), replay everything
+        warmup = len(trace) // 10
+        policy.fit(trace[:warmup], [float(i) for i in range(warmup)])
     on_access, on_insert, evict = policy.on_access, policy.on_insert, policy.evict
     nus = next_use if policy.needs_next_use else [None] * len(trace)
     misses = 0

@@ -3,14 +3,19 @@
 Each ``ref_*`` replays a unit-size trace in a cache of ``capacity`` keys and returns the list
 of hits (True) and misses (False), one per access, so a test can point at the first access
 where a policy and its reference disagree. Written from the papers' pseudo-code, not from
-the policies' modules.
+the policies' modules. ``make_policy`` builds any registered policy for generic tests
+(fitting the ones that need training).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
-from kvsim.kv.policies import EvictionPolicy, annotate_next_use
+import pytest
+
+from kvsim.kv.policies import EvictionPolicy, annotate_next_use, create_policy, policy_class
 
 Trace = Sequence[Hashable]
 Ref = Callable[[Trace, int], list[bool]]
@@ -313,3 +318,29 @@ def run_hits(policy: EvictionPolicy, trace: Trace, capacity: int) -> list[bool]:
         policy.on_insert(key, 1, i, next_use=nu)
         out.append(False)
     return out
+
+
+#: The warm-up split trained policies (``learned``) are fitted on in generic tests: a mix of
+#: a hot loop and a stride pattern over keys 0..30 (both classes of label occur).
+DEFAULT_FIT_TRACE: list[int] = [(i * 7) % 11 if i % 3 else i % 31 for i in range(300)]
+
+
+def can_create(name: str) -> bool:
+    """False for a trained policy whose optional dependency (LightGBM) is missing."""
+    if not policy_class(name).needs_training:
+        return True
+    return importlib.util.find_spec("lightgbm") is not None
+
+
+def make_policy(
+    name: str, capacity: int, fit_trace: Sequence[Hashable] | None = None, **params: Any
+) -> EvictionPolicy:
+    """``create_policy`` plus, for a policy that needs training, ``fit`` on ``fit_trace``
+    (default :data:`DEFAULT_FIT_TRACE`); skips the test if its dependency is missing."""
+    if not can_create(name):
+        pytest.skip(f"policy {name!r} needs lightgbm (pip install 'kvsim[learned]')")
+    policy = create_policy(name, capacity=capacity, **params)
+    if policy.needs_training:
+        keys = DEFAULT_FIT_TRACE if fit_trace is None else fit_trace
+        policy.fit(keys, [float(i) for i in range(len(keys))])
+    return policy

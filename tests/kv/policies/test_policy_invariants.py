@@ -9,6 +9,7 @@ from collections.abc import Hashable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from policy_refs import can_create, make_policy
 
 from kvsim.errors import ConfigError, SimulationError
 from kvsim.kv.policies import (
@@ -16,9 +17,11 @@ from kvsim.kv.policies import (
     EvictionPolicy,
     annotate_next_use,
     create_policy,
+    policy_class,
     policy_names,
     register_eviction,
     simulate_misses,
+    simulate_split,
 )
 
 ALL = policy_names()
@@ -77,7 +80,7 @@ def _apply(policy: EvictionPolicy, op: tuple, model: dict[Hashable, int], now: i
 @given(ops=ops_strategy)
 def test_protocol_invariants(name: str, ops: list[tuple]) -> None:
     """len/used/contains track a model; evict returns a resident key, None only when empty."""
-    policy = create_policy(name, capacity=CAPACITY)
+    policy = make_policy(name, CAPACITY)
     model: dict[Hashable, int] = {}
     for now, op in enumerate(ops):
         _apply(policy, op, model, now)
@@ -101,7 +104,7 @@ def test_never_over_capacity_with_variable_sizes(
     name: str, trace: list[int], sizes: list[int], capacity: int
 ) -> None:
     """The eviction loop always terminates (no livelock) and ``used`` stays <= capacity."""
-    policy = create_policy(name, capacity=capacity)
+    policy = make_policy(name, capacity)
     next_use = annotate_next_use(trace)
     for i, key in enumerate(trace):
         if key in policy:
@@ -122,8 +125,8 @@ def test_never_over_capacity_with_variable_sizes(
 def test_belady_is_a_lower_bound(trace: list[int], capacity: int) -> None:
     next_use = annotate_next_use(trace)
     best = simulate_misses(create_policy("belady", capacity=capacity), trace, capacity, next_use)
-    for name in ALL:
-        misses = simulate_misses(create_policy(name, capacity=capacity), trace, capacity)
+    for name in filter(can_create, ALL):  # trained policies fitted on a fixed warm-up trace
+        misses = simulate_misses(make_policy(name, capacity), trace, capacity)
         assert best <= misses, f"belady {best} > {name} {misses}"
 
 
@@ -267,7 +270,7 @@ def test_bad_parameter_is_a_config_error() -> None:
         create_policy("lru", capacity=4, nonsense=1)
 
 
-@pytest.mark.parametrize("name", ["arc", "2q", "s3fifo", "tenant"])
+@pytest.mark.parametrize("name", ["arc", "2q", "s3fifo", "tenant", "learned"])
 def test_capacity_required(name: str) -> None:
     with pytest.raises(ConfigError, match="capacity"):
         create_policy(name)
@@ -296,3 +299,34 @@ def test_ghost_and_heap_memory_is_bounded() -> None:
     lruk = policies["lru-k"]
     assert len(lruk._retired) <= cap and len(lruk._heap) <= 2 * cap + 64  # type: ignore[attr-defined]
     assert len(policies["belady"]._heap) <= 2 * cap + 64  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ALL)
+@settings(max_examples=30, deadline=None)
+@given(trace=st.lists(st.integers(0, 15), max_size=120), data=st.data())
+def test_simulate_split_adds_up(name: str, trace: list[int], data: st.DataObject) -> None:
+    """Warm-up + evaluation misses = the whole replay's misses, for every policy; untrained
+    policies report no fit or prediction metrics."""
+    if not can_create(name):
+        pytest.skip(f"{name!r} needs lightgbm")
+    cap = 4
+    warmup = data.draw(st.integers(1 if name == "learned" else 0, max(len(trace), 1)))
+    if warmup > len(trace):
+        return
+    res = simulate_split(create_policy(name, capacity=cap), trace, cap, warmup)
+    again = make_policy(name, cap, fit_trace=trace[:warmup])
+    assert res.warmup_misses + res.eval_misses == simulate_misses(again, trace, cap)
+    assert (res.num_warmup, res.num_eval) == (warmup, len(trace) - warmup)
+    assert res.warmup_misses <= warmup and res.eval_misses <= len(trace) - warmup
+    if not policy_class(name).needs_training:
+        assert res.fit_metrics == {} and res.prediction_metrics == {}
+
+
+def test_simulate_split_hand_example() -> None:
+    """LRU, capacity 2, A B A C B | B A: warm-up misses A B C B = 4 (A hits at 2; C evicts
+    B, B evicts A); evaluation: B hits, A misses -> 1."""
+    res = simulate_split(create_policy("lru", capacity=2), list("ABACBBA"), 2, 5)
+    assert (res.warmup_misses, res.eval_misses) == (4, 1)
+    assert res.warmup_hit_ratio == pytest.approx(0.2) and res.eval_hit_ratio == 0.5
+    with pytest.raises(ConfigError, match="warmup"):
+        simulate_split(create_policy("lru", capacity=2), list("AB"), 2, 3)

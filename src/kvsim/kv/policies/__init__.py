@@ -17,6 +17,7 @@ name            policy
 ``priority``    lowest priority first, LRU among equals, pinned keys never evicted
 ``tenant``      per-tenant partitions with quotas, each with its own inner policy
 ``belady``      Belady's MIN, the offline optimum (needs next-use annotations)
+``learned``     LightGBM reuse predictor trained on a warm-up split (extra ``learned``)
 ==============  ===========================================================================
 
 The protocol and invariants are in :mod:`kvsim.kv.policies.base`; how to add a policy is in
@@ -34,15 +35,17 @@ from kvsim.kv.policies.base import (
     policy_names,
     register_eviction,
 )
-from kvsim.kv.policies.replay import simulate_misses
+from kvsim.kv.policies.replay import SplitResult, simulate_misses, simulate_split
 
 __all__ = [
     "NEVER",
     "EvictionPolicy",
+    "SplitResult",
     "annotate_next_use",
     "create_policy",
     "policy_class",
     "policy_names",
     "register_eviction",
     "simulate_misses",
+    "simulate_split",
 ]

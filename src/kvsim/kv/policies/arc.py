@@ -59,21 +59,27 @@ class ARCPolicy(EvictionPolicy):
     ) -> None:
         if key in self._t1 or key in self._t2:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         if self._adapted_for != key:
             self._adapt(key)
         self._adapted_for = _NONE
-        if key in self._b1:
-            self._b1_used -= self._b1.pop(key)
-            self._t2[key] = size
-        elif key in self._b2:
-            self._b2_used -= self._b2.pop(key)
+        b1_size = self._b1.pop(key, None)
+        if b1_size is not None:
+            self._b1_used -= b1_size
             self._t2[key] = size
         else:
-            self._t1[key] = size
-            self._t1_used += size
+            b2_size = self._b2.pop(key, None)
+            if b2_size is not None:
+                self._b2_used -= b2_size
+                self._t2[key] = size
+            else:
+                self._t1[key] = size
+                self._t1_used += size
         self.used += size
-        self._trim_ghosts()
+        c = self.capacity
+        if self._t1_used + self._b1_used > c or self.used + self._b1_used + self._b2_used > 2 * c:
+            self._trim_ghosts()
 
     def on_access(self, key: Hashable, now: float = 0.0, *, next_use: int | None = None) -> None:
         size = self._t1.pop(key, None)
@@ -97,20 +103,23 @@ class ARCPolicy(EvictionPolicy):
         self.used -= size
 
     def evict(self, incoming: Hashable | None = None) -> Hashable | None:
-        if not self._t1 and not self._t2:
+        t1, t2 = self._t1, self._t2
+        if not t1 and not t2:
             return None
-        if incoming is not None and self._adapted_for != incoming:
-            self._adapt(incoming)
-            self._adapted_for = incoming
-        in_b2 = incoming is not None and incoming in self._b2
-        t1 = self._t1_used
-        if self._t1 and (t1 > self.p or (in_b2 and t1 == self.p) or not self._t2):
-            key, size = self._t1.popitem(last=False)
-            self._t1_used -= size
+        in_b2 = False
+        if incoming is not None:
+            if self._adapted_for != incoming:
+                self._adapt(incoming)
+                self._adapted_for = incoming
+            in_b2 = incoming in self._b2
+        t1_used = self._t1_used
+        if t1 and (t1_used > self.p or (in_b2 and t1_used == self.p) or not t2):
+            key, size = t1.popitem(last=False)
+            self._t1_used = t1_used - size
             self._b1[key] = size
             self._b1_used += size
         else:
-            key, size = self._t2.popitem(last=False)
+            key, size = t2.popitem(last=False)
             self._b2[key] = size
             self._b2_used += size
         self.used -= size

@@ -73,6 +73,8 @@ class EvictionPolicy(ABC):
     name: ClassVar[str] = ""
     #: True if the policy needs ``next_use=`` on every insert/access (offline oracles).
     needs_next_use: ClassVar[bool] = False
+    #: True if the policy must be trained with :meth:`fit` before the replay (``learned``).
+    needs_training: ClassVar[bool] = False
 
     def __init__(self, capacity: int = 0) -> None:
         if capacity < 0:
@@ -110,6 +112,22 @@ class EvictionPolicy(ABC):
     @abstractmethod
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` is resident."""
+
+    def fit(self, keys: Sequence[Hashable], times: Sequence[float]) -> dict[str, float]:
+        """Train on a warm-up split: ``keys[i]`` is the i-th block access, at ``times[i]``.
+
+        Called once on an empty policy, before the replay, by drivers of a policy with
+        ``needs_training`` (calling it for every policy is fine); the replay then starts from
+        the beginning of the trace (warm-up split included). Returns training metrics (name
+        -> value; empty for policies that learn nothing). The default is a no-op; a trained
+        policy starts empty after ``fit``.
+        """
+        return {}
+
+    def prediction_metrics(self) -> dict[str, float]:
+        """Quality of the policy's own predictions on the evaluation split (accesses after
+        the warm-up split given to :meth:`fit`); empty for policies that predict nothing."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(capacity={self.capacity}, len={len(self)}, used={self.used})"

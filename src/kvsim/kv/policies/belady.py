@@ -10,15 +10,18 @@ With unit sizes and a cache that must insert every missed key, MIN has the fewes
 any policy (the tests check ``misses(belady) <= misses(p)`` for every registered ``p``). With
 variable sizes it is the classic heuristic, not the (NP-hard) optimum.
 
-``_heap`` is a max-heap (negated) of ``(next_use, seq, key)``; an entry is live iff ``seq``
-equals ``_seq[key]`` (each insert/access pushes a fresh entry). Stale entries are skipped on
-eviction and the heap is rebuilt when more than half of it is stale: O(log n) amortised.
+``_heap`` is a max-heap (negated) of ``(next_use, seq, key)``; an entry is live iff it *is*
+``_live[key]`` (identity; each insert/access pushes a fresh entry, ``seq`` breaks ties so keys
+are never compared). Stale entries are skipped on eviction and the heap is rebuilt when more
+than half of it is stale: O(log n) amortised.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Hashable
+from heapq import heappop, heappush
 
 from kvsim.errors import ConfigError
 from kvsim.kv.policies.base import (
@@ -40,67 +43,77 @@ _HOW = (
 
 @register_eviction("belady")
 class BeladyPolicy(EvictionPolicy):
-    """Belady's MIN. Invariant: ``_next[key]`` is the next use announced with the last access."""
+    """Belady's MIN. Invariant: ``_live[key]`` is the heap entry pushed with the key's last
+    insert/access, ``(-next_use, seq, key)``; any other entry of ``key`` is stale."""
 
     needs_next_use = True
 
     def __init__(self, capacity: int = 0) -> None:
         super().__init__(capacity)
         self._sizes: dict[Hashable, int] = {}
-        self._next: dict[Hashable, int] = {}
-        self._seq: dict[Hashable, int] = {}
+        self._live: dict[Hashable, tuple[int, int, Hashable]] = {}
         self._heap: list[tuple[int, int, Hashable]] = []
-        self._counter = 0
+        self._seq = itertools.count()
 
     def on_insert(
         self, key: Hashable, size: int = 1, now: float = 0.0, *, next_use: int | None = None
     ) -> None:
         if key in self._sizes:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         if next_use is None:
             raise ConfigError("policy", _HOW)
         self._sizes[key] = size
         self.used += size
-        self._push(key, next_use)
+        entry = (-next_use, next(self._seq), key)
+        self._live[key] = entry
+        heap = self._heap
+        heappush(heap, entry)
+        if len(heap) > 2 * len(self._live) + 64:
+            self._rebuild()
 
     def on_access(self, key: Hashable, now: float = 0.0, *, next_use: int | None = None) -> None:
         if key not in self._sizes:
             raise not_resident(key)
-        self._push(key, next_use)
-
-    def _push(self, key: Hashable, next_use: int | None) -> None:
         if next_use is None:
             raise ConfigError("policy", _HOW)
-        self._counter += 1
-        self._next[key] = next_use
-        self._seq[key] = self._counter
-        heapq.heappush(self._heap, (-next_use, self._counter, key))
-        if len(self._heap) > 2 * len(self._seq) + 64:
-            self._heap = [(-self._next[k], s, k) for k, s in self._seq.items()]
-            heapq.heapify(self._heap)
+        entry = (-next_use, next(self._seq), key)
+        self._live[key] = entry
+        heap = self._heap
+        heappush(heap, entry)
+        if len(heap) > 2 * len(self._live) + 64:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Drop stale entries (amortised O(1) per push: runs when half the heap is stale)."""
+        self._heap = list(self._live.values())
+        heapq.heapify(self._heap)
 
     def on_remove(self, key: Hashable) -> None:
         size = self._sizes.pop(key, None)
         if size is None:
             raise not_resident(key)
         self.used -= size
-        del self._next[key], self._seq[key]
+        del self._live[key]
 
     def evict(self, incoming: Hashable | None = None) -> Hashable | None:
-        heap, seq = self._heap, self._seq
+        heap, live = self._heap, self._live
         while heap:
-            _, s, key = heapq.heappop(heap)
-            if seq.get(key) == s:
-                self.on_remove(key)
+            entry = heappop(heap)
+            key = entry[2]
+            if live.get(key) is entry:
+                del live[key]
+                self.used -= self._sizes.pop(key)
                 return key
         return None
 
     def next_use(self, key: Hashable) -> int:
         """The announced next use of the resident ``key`` (:data:`NEVER` if none)."""
-        if key not in self._next:
+        entry = self._live.get(key)
+        if entry is None:
             raise not_resident(key)
-        return self._next[key]
+        return -entry[0]
 
     def __len__(self) -> int:
         return len(self._sizes)

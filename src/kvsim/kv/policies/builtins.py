@@ -7,6 +7,7 @@ from kvsim.kv.policies import (  # noqa: F401
     belady,
     clock,
     fifo,
+    learned,
     lfu,
     lru,
     lruk,

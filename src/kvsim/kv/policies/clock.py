@@ -42,7 +42,8 @@ class ClockPolicy(EvictionPolicy):
     ) -> None:
         if key in self._ring:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         self._ring[key] = [size, 0]
         self.used += size
 

@@ -71,7 +71,8 @@ class LFUPolicy(EvictionPolicy):
     ) -> None:
         if key in self._key_to_bucket:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         first = self._head.next
         if first.freq != 1:
             new = _Bucket(1)

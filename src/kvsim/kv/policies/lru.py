@@ -36,7 +36,8 @@ class LRUPolicy(EvictionPolicy):
     ) -> None:
         if key in self._keys:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         self._keys[key] = size
         self.used += size
 

@@ -59,7 +59,8 @@ class PriorityPolicy(EvictionPolicy):
     ) -> None:
         if key in self._prio:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         prio = self.priority_of(key) if self.priority_of else self.default_priority
         self._prio[key] = prio
         self._bucket(prio)[key] = size

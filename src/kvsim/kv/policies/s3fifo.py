@@ -68,7 +68,8 @@ class S3FIFOPolicy(EvictionPolicy):
     ) -> None:
         if key in self._small or key in self._main:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         if key in self._ghost:
             del self._ghost[key]
             self._main[key] = [size, 0]

@@ -53,7 +53,8 @@ class SievePolicy(EvictionPolicy):
     ) -> None:
         if key in self._nodes:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         node = _Node(key, size)
         s = self._sentinel
         node.older = s.older

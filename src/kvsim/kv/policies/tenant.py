@@ -109,21 +109,21 @@ class TenantPolicy(EvictionPolicy):
         self._update(tenant, part)
 
     def evict(self, incoming: Hashable | None = None) -> Hashable | None:
-        own = _MISSING
-        if incoming is not None and self.tenant_of(incoming) in self._seq:
-            own = self.tenant_of(incoming)
+        t_in = _MISSING if incoming is None else self.tenant_of(incoming)
+        own = t_in if t_in is not _MISSING and t_in in self._seq else _MISSING
+        heap, seqs = self._heap, self._seq
         skipped: list[Hashable] = []
         victim: Hashable | None = None
-        while victim is None and self._heap:
-            neg_over, seq, tenant = self._heap[0]
-            if self._seq.get(tenant) != seq:
-                heapq.heappop(self._heap)
+        while victim is None and heap:
+            neg_over, seq, tenant = heap[0]
+            if seqs.get(tenant) != seq:
+                heapq.heappop(heap)
                 continue
             if own is not _MISSING and self._overage(own) + 1 >= -neg_over:
                 tenant, own = own, _MISSING  # the incoming key's tenant pays first on a tie
             else:
-                heapq.heappop(self._heap)
-            victim = self._evict_from(tenant, incoming)
+                heapq.heappop(heap)
+            victim = self._evict_from(tenant, incoming if tenant == t_in else None)
             if victim is None:
                 skipped.append(tenant)
         for tenant in skipped:
@@ -132,13 +132,13 @@ class TenantPolicy(EvictionPolicy):
 
     def _overage(self, tenant: Hashable) -> int:
         """Blocks ``tenant`` holds beyond its quota (negative: below it)."""
-        return self._parts[tenant].used - self.quota(tenant)
+        return self._parts[tenant].used - self.quotas.get(tenant, self.default_quota)
 
-    def _evict_from(self, tenant: Hashable, incoming: Hashable | None) -> Hashable | None:
-        """Ask ``tenant``'s partition for a victim and update the books."""
+    def _evict_from(self, tenant: Hashable, hint: Hashable | None) -> Hashable | None:
+        """Ask ``tenant``'s partition for a victim (``hint``: the incoming key if it is this
+        tenant's) and update the books."""
         part = self._parts[tenant]
         before = part.used
-        hint = incoming if incoming is not None and self.tenant_of(incoming) == tenant else None
         victim = part.evict(hint)
         if victim is not None:
             del self._key_to_tenant[victim]
@@ -148,13 +148,16 @@ class TenantPolicy(EvictionPolicy):
 
     def _update(self, tenant: Hashable, part: EvictionPolicy) -> None:
         """Push ``tenant``'s current overage (or forget it when it holds nothing)."""
-        if not len(part):
+        if not part.used:
             self._seq.pop(tenant, None)
             return
         self._counter += 1
         self._seq[tenant] = self._counter
-        heapq.heappush(self._heap, (self.quota(tenant) - part.used, self._counter, tenant))
-        if len(self._heap) > 2 * len(self._seq) + 64:
+        heap = self._heap
+        heapq.heappush(
+            heap, (self.quotas.get(tenant, self.default_quota) - part.used, self._counter, tenant)
+        )
+        if len(heap) > 2 * len(self._seq) + 64:
             self._heap = [(self.quota(t) - self._parts[t].used, s, t) for t, s in self._seq.items()]
             heapq.heapify(self._heap)
 

@@ -51,7 +51,8 @@ class TTLPolicy(EvictionPolicy):
     ) -> None:
         if key in self._keys:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         self._keys[key] = [size, now + self.ttl]
         self.used += size
 

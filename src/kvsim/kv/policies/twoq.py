@@ -56,7 +56,8 @@ class TwoQPolicy(EvictionPolicy):
     ) -> None:
         if key in self._a1in or key in self._am:
             raise already_resident(key)
-        check_size(size)
+        if size < 1:
+            check_size(size)
         if key in self._a1out or self._ghost_hit == key:
             self._a1out.pop(key, None)
             self._am[key] = size
