@@ -454,8 +454,9 @@ def load_config(
     Starts from the schema defaults, merges the preset ``preset`` (if given), then the YAML
     file ``path`` (if given), then the calibration profile ``calibration`` (a shipped name or
     a YAML path; :func:`kvsim.config.calibration.apply_calibration`), applies each
-    ``--set``-style override ``a.b.c=value`` in order, then ``seed`` (if not None). The model and GPU names are checked against the catalog
-    (see :func:`resolve_model`). Raises :class:`ConfigError` with a one-line message.
+    ``--set``-style override ``a.b.c=value`` in order, then ``seed`` (if not None). The
+    model and GPU names are checked against the catalog (see :func:`resolve_model`). Raises
+    :class:`ConfigError` with a one-line message.
     """
     data: dict[str, Any] = {}
     if preset is not None:
