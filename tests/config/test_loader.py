@@ -204,7 +204,7 @@ def test_override_replaces_a_scalar_with_a_mapping() -> None:
             "scheduler.max_num_batched_tokens",
             ["scheduler.max_num_seqs"],
         ),
-        (["foo=1"], "foo", ["unknown key", "allowed: cache, catalog_files"]),
+        (["foo=1"], "foo", ["unknown key", "allowed: cache, calibration, catalog_files"]),
         (["model.num_layers=3"], "model", ["not a mapping", "model.num_layers"]),
         (["scheduler.block_size.x=3"], "scheduler.block_size", ["not a mapping"]),
         (["scheduler.block_size=[1"], "scheduler.block_size", ["cannot parse"]),
