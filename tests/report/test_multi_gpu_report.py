@@ -50,7 +50,7 @@ def test_per_gpu_table_rows_and_optional_zero_counters() -> None:
     rows = dict(summary_rows(summary))
     assert rows == {"finished": "3", "KV handoffs": "5"}  # zero evictions hidden
     assert per_gpu_rows(summary) == [
-        ["0", "h100-0", "2", "1,500", "1.00 GiB", "2.00 GiB", "12.35 ms", "50.00%"],
+        ["0", "h100-0", "2", "1,500", "1.00 GiB", "2.00 GiB", "0.0 s", "50.00%"],
         ["1", "a100-0", "1", "n/a", "n/a", "n/a", "n/a", "n/a"],
     ]
     buf = io.StringIO()
@@ -59,3 +59,9 @@ def test_per_gpu_table_rows_and_optional_zero_counters() -> None:
     buf = io.StringIO()
     render_per_gpu({"per_gpu": summary["per_gpu"][:1]}, Console(file=buf, width=120))
     assert buf.getvalue() == ""  # one GPU: no table
+    many = {"per_gpu": [{"gpu_index": i, "name": f"g{i}"} for i in range(20)]}
+    buf = io.StringIO()
+    render_per_gpu(many, Console(file=buf, width=120))
+    text = buf.getvalue()
+    assert "g15" in text and "g16" not in text
+    assert text.rstrip().endswith("... and 4 more GPUs in summary.json")

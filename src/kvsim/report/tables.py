@@ -74,6 +74,12 @@ def fmt_ms(value: Any) -> str:
     return NA if x is None else f"{x:,.2f} ms"
 
 
+def fmt_busy_s(value: Any) -> str:
+    """Busy milliseconds shown as seconds with one decimal (``110.5 s``)."""
+    x = _number(value)
+    return NA if x is None else f"{x / 1e3:,.1f} s"
+
+
 def fmt_gib(value: Any) -> str:
     """Bytes as GiB (2**30 bytes) with two decimals (``1.50 GiB``)."""
     x = _number(value)
@@ -129,13 +135,13 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 #: ``(per_gpu key, column, formatter)`` of the per-GPU table.
 PER_GPU_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("gpu_index", "gpu", fmt_count),
+    ("gpu_index", "#", fmt_count),
     ("name", "name", str),
-    ("requests_finished", "finished", fmt_count),
+    ("requests_finished", "done", fmt_count),
     ("tokens_generated", "tokens", fmt_count),
     ("peak_vram_bytes", "peak KV", fmt_gib),
-    ("kv_capacity_bytes", "KV capacity", fmt_gib),
-    ("busy_ms", "busy", fmt_ms),
+    ("kv_capacity_bytes", "KV cap", fmt_gib),
+    ("busy_ms", "busy", fmt_busy_s),
     ("utilization", "util", fmt_ratio),
 )
 
@@ -148,17 +154,24 @@ def per_gpu_rows(summary: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+#: The per-GPU table shows at most this many rows (summary.json has them all).
+MAX_PER_GPU_ROWS = 16
+
+
 def render_per_gpu(summary: Mapping[str, Any], console: Console) -> None:
-    """Print the per-GPU table (only for runs with more than one GPU)."""
+    """Print the per-GPU table (only for runs with more than one GPU; the first
+    :data:`MAX_PER_GPU_ROWS` GPUs, then a line saying how many more are in summary.json)."""
     rows = per_gpu_rows(summary)
     if len(rows) < 2:
         return
     table = Table(title="per GPU", title_justify="left", header_style="bold")
     for _, col, _fmt in PER_GPU_COLUMNS:
         table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
-    for row in rows:
+    for row in rows[:MAX_PER_GPU_ROWS]:
         table.add_row(*row)
     console.print(table)
+    if len(rows) > MAX_PER_GPU_ROWS:
+        console.print(f"... and {len(rows) - MAX_PER_GPU_ROWS:,} more GPUs in summary.json")
 
 
 def render_summary(summary: Mapping[str, Any], console: Console, title: str) -> None:
