@@ -23,7 +23,14 @@ from kvsim.config.loader import (
     resolve_model,
 )
 from kvsim.config.schema import SimConfig
-from kvsim.metrics.summary import finite_or_none, percentile_block, safe_ratio
+from kvsim.metrics.summary import (
+    cache_meta,
+    finite_or_none,
+    per_gpu_tier_fields,
+    percentile_block,
+    safe_ratio,
+    tier_summary,
+)
 from kvsim.serving.cluster import RunOutput, ServingSimulation
 from kvsim.serving.seq import SeqState
 from kvsim.workload.traces import load_workload_with_report
@@ -206,6 +213,11 @@ def _summary(
             "num_steps": int(sum(i.num_steps for i in run.instances)),
         }
     )
+    s.update({k: v for k, v in run.diagnostics.items() if k != "warnings"})
+    warnings = list(run.diagnostics.get("warnings", []))
+    if s["unfinished"]:
+        warnings.append(f"{s['unfinished']} requests unfinished when the clock stopped")
+    s["warnings"] = warnings
     s["per_gpu"] = [
         {
             "gpu_index": i.index,
@@ -222,10 +234,54 @@ def _summary(
             "preemptions": i.num_preemptions,
             "evictions": i.num_evictions,
             "prefix_hit_ratio": safe_ratio(i.num_prefix_hit_blocks, i.num_prefix_query_blocks),
+            **(per_gpu_tier_fields(i) if i.lower.tiers else {}),
         }
         for i in run.instances
     ]
+    if any(i.lower.tiers for i in run.instances):
+        s.update(tier_summary(run.instances))
     return {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in s.items()}
+
+
+_MAX_LISTED_INSTANCES = 64
+
+
+def _instances_meta(run: RunOutput) -> dict[str, Any]:
+    """``instances``: one entry per instance (up to 64 instances); above that
+    ``instance_groups``: runs of consecutive instances with identical parameters, each with
+    ``first_gpu_index`` and ``count`` (a 10,240-GPU run_meta.json stays small)."""
+    roles = run.roles or ["unified"] * len(run.instances)
+    described: dict[int, dict[str, float]] = {}
+
+    def entry(i: Any, role: str) -> dict[str, Any]:
+        tm = described.get(id(i.tm))
+        if tm is None:
+            tm = described[id(i.tm)] = i.tm.describe()
+        return {
+            "gpu": i.setup.gpu_name,
+            "tensor_parallel": i.setup.tensor_parallel,
+            "kv_blocks": i.pool.num_blocks,
+            "max_num_seqs": i.max_num_seqs,
+            "decode_tokens_per_s": i.decode_speed,
+            "pd_role": role,
+            "time_model": tm,
+        }
+
+    if len(run.instances) <= _MAX_LISTED_INSTANCES:
+        return {
+            "instances": [
+                {"gpu_index": i.index, "name": i.setup.name, "node": i.setup.node, **entry(i, r)}
+                for i, r in zip(run.instances, roles, strict=True)
+            ]
+        }
+    groups: list[dict[str, Any]] = []
+    for i, r in zip(run.instances, roles, strict=True):
+        e = entry(i, r)
+        if groups and all(groups[-1][k] == v for k, v in e.items()):
+            groups[-1]["count"] += 1
+        else:
+            groups.append({"first_gpu_index": i.index, "count": 1, **e})
+    return {"instance_groups": groups}
 
 
 @functools.cache
@@ -258,31 +314,24 @@ def _meta(
         "num_events": run.num_events,
         "synthetic_hashes": any(r.synthetic_hashes for r in requests[:1000]),
         "kv_blocks_per_instance": run.num_blocks,
-        "instances": [
-            {
-                "gpu_index": i.index,
-                "name": i.setup.name,
-                "gpu": i.setup.gpu_name,
-                "tensor_parallel": i.setup.tensor_parallel,
-                "node": i.setup.node,
-                "kv_blocks": i.pool.num_blocks,
-                "max_num_seqs": i.max_num_seqs,
-                "decode_tokens_per_s": i.decode_speed,
-                "time_model": i.tm.describe(),
-            }
-            for i in run.instances
-        ],
+        **_instances_meta(run),
         "kv_block_bytes": run.block_bytes,
         "model": model.model_dump(),
         "gpu": gpu.model_dump(),
         "time_model": run.time_model.describe(),
+        "prefix_cache": cache_meta(cfg.cache, run.instances),
+        "diagnostics": {k: v for k, v in run.diagnostics.items() if k != "warnings"},
+        "warnings": list(run.diagnostics.get("warnings", [])),
         "config": cfg.model_dump(mode="json"),
         "config_yaml": config_to_yaml(cfg),
     }
 
 
 def write_run_dir(result: Result, out: Path, *, plots: bool = True) -> list[Path]:
-    """Write summary.json, requests.csv|parquet, timeseries.csv, run_meta.json, plots/*.png."""
+    """Write summary.json, summary_flat.csv (``metric,value`` rows of the summary, nested keys
+    dotted: ``per_gpu.3.busy_ms``), requests.csv|parquet, timeseries.csv, run_meta.json and
+    plots/*.png."""
+    from kvsim.metrics.skew import flatten_summary
     from kvsim.report.atomic import write_dataframe, write_json
 
     out.mkdir(parents=True, exist_ok=True)
@@ -297,6 +346,9 @@ def write_run_dir(result: Result, out: Path, *, plots: bool = True) -> list[Path
     write_dataframe(paths[1], result.requests, fmt)
     write_dataframe(paths[2], result.timeseries, "csv")
     write_json(paths[3], result.meta)
+    flat = pd.DataFrame(flatten_summary(result.summary), columns=["metric", "value"])
+    paths.append(out / "summary_flat.csv")
+    write_dataframe(paths[-1], flat, "csv")
     if plots:
         from kvsim.report.plots import write_run_plots
 

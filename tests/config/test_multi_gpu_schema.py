@@ -22,7 +22,7 @@ def test_contract_defaults() -> None:
 @pytest.mark.parametrize(
     ("override", "path", "words"),
     [
-        ("cluster.router=fastest", "cluster.router", "unknown router 'fastest'; known: least_kv"),
+        ("cluster.router=fastest", "cluster.router", "'fastest'; known: cluster_p2c, least_kv"),
         ("scheduler.queue_policy=lifo", "scheduler.queue_policy", "known: fair, fifo"),
         ("scheduler.memory_pressure=drop", "scheduler.memory_pressure", "'reject', 'evict'"),
         ("scheduler.evict_victim=mru", "scheduler.evict_victim", "'fifo' or 'lru'"),

@@ -51,7 +51,7 @@ def router(name: str, seed: int = 0, **params: float):  # type: ignore[no-untype
 def test_registry_lists_every_router() -> None:
     assert router_names() == sorted(
         ["round_robin", "random", "least_loaded", "p2c", "least_kv", "prefix_aware",
-         "session_affinity"]
+         "session_affinity", "cluster_p2c", "power_of_d"]
     )  # fmt: skip
 
 

@@ -11,7 +11,10 @@ either *in use* (``ref_cnt > 0``: one or more requests hold it) or *free* (``ref
 it sits in the free queue). A free block keeps its ``block_hash``, so a later request with the
 same prefix can still hit it (:meth:`BlockPool.match_prefix` then :meth:`BlockPool.touch`
 takes it back out of the queue). Only when :meth:`BlockPool.allocate` pops a free block for
-new content is its hash dropped (lazy eviction, counted in ``num_evictions``).
+new content is its hash dropped (lazy eviction, counted in ``num_evictions``), and the
+optional ``on_evict`` hook gets the hash (offload to lower tiers). The hook hears *every*
+evicted block, even one whose hash other blocks still hold: which blocks are popped does not
+depend on when in-use blocks were registered, so the hook's calls do not either.
 
 Prefix map — as in vLLM (``dict[hash, dict[block_id, block]]``), a hash may be held by
 *several* blocks at once (two requests computed the same block independently).
@@ -71,7 +74,7 @@ normal outcome and is the return value ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +218,7 @@ class BlockPool:
         "enable_caching",
         "num_blocks",
         "num_evictions",
+        "on_evict",
     )
 
     def __init__(self, num_blocks: int, enable_caching: bool = True) -> None:
@@ -232,6 +236,9 @@ class BlockPool:
         # hash -> {block_id: block} of its other holders; only hashes with >= 2 holders.
         self._extra_holders: dict[int, dict[int, KVBlock]] = {}
         self.num_evictions: int = 0
+        #: Called by :meth:`allocate` with the hashes of the hashed blocks it reused, in
+        #: eviction order; None: nobody listens (offload tiers set it).
+        self.on_evict: Callable[[list[int]], None] | None = None
 
     # ------------------------------------------------------------------ counts
 
@@ -398,6 +405,10 @@ class BlockPool:
                 queue.remove(block)
             block.ref_cnt += 1
 
+    def bind(self, blocks: list[KVBlock]) -> None:
+        """A request's block list after :meth:`touch` + :meth:`allocate` (a hook for prefix
+        indexes that lock per request, e.g. the engine's radix pool); no-op here."""
+
     def allocate(self, num_blocks: int) -> list[KVBlock] | None:
         """Pop ``num_blocks`` blocks from the front of the free queue, each with ``ref_cnt`` 1.
 
@@ -435,6 +446,7 @@ class BlockPool:
         blocks: list[KVBlock] = []
         append = blocks.append
         evicted = 0
+        gone: list[int] | None = [] if self.on_evict is not None else None
         # num_free_blocks >= num_blocks, so the walk never reaches the tail sentinel
         for _ in range(num_blocks):
             append(block)
@@ -447,6 +459,8 @@ class BlockPool:
                     del hash_to_block[block_hash]
                 else:
                     self._evict_shared(block, block_hash)
+                if gone is not None:
+                    gone.append(block_hash)
                 block.block_hash = None
                 evicted += 1
             block.ref_cnt = 1
@@ -456,6 +470,9 @@ class BlockPool:
         head.next_free = block
         block.prev_free = head
         queue.num_free_blocks -= num_blocks
+        if gone:
+            assert self.on_evict is not None
+            self.on_evict(gone)
         return blocks
 
     def free(self, blocks: Sequence[KVBlock]) -> None:

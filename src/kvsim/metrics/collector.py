@@ -46,8 +46,10 @@ class Collector:
         block_bytes: float,
         event_sink: EventSink | None = None,
         global_depth: Callable[[], int] = _zero,
+        per_gpu: bool = True,
     ) -> None:
         self.instances = instances
+        self.per_gpu = per_gpu
         self.dt_s = dt_s
         self.block_bytes = block_bytes
         self.sink = event_sink
@@ -139,7 +141,7 @@ class Collector:
         row = (
             t * 1e3,
             float(sum(per_inst)),
-            *per_inst,
+            *(per_inst if self.per_gpu else ()),
             prefill,
             decode,
             queued,
@@ -153,8 +155,9 @@ class Collector:
         self.rows.append(row)
 
     def timeseries_columns(self) -> list[str]:
-        """The shared output contract: KV bytes in use in ``vram_used`` / ``vram_gpu{N}``."""
-        n = len(self.instances)
+        """The shared output contract: KV bytes in use in ``vram_used`` / ``vram_gpu{N}``
+        (per-GPU columns only with ``per_gpu``; ``outputs.per_gpu_timeseries``)."""
+        n = len(self.instances) if self.per_gpu else 0
         return [
             "time_ms",
             "vram_used",

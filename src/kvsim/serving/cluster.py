@@ -12,6 +12,13 @@ Placement of a request (arrival, global-queue drain, or retry):
 
 The global queue is drained (head first) whenever an instance's load goes down. Every request
 ends in exactly one terminal state: finished, rejected or (clock stopped) unfinished.
+
+With ``cluster.pd.enabled`` (:mod:`kvsim.serving.pd`) arrivals are placed on the prefill pool
+only (the candidates above are prefill instances), a request that could never fit on a
+decode instance is rejected (``kv_capacity``), and every prefilled request moves to the decode
+pool. Per-event work never scans all instances: candidates are the pool list itself unless
+``max_queue`` or a retry filters it, and ``outputs.per_gpu_timeseries: auto`` drops the
+per-GPU columns above 64 GPUs.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,13 +38,18 @@ from kvsim.config.topology import TopologyConfig
 from kvsim.engine.loop import EventLoop, Phase
 from kvsim.kv.hashing import rechunk_hashes
 from kvsim.metrics.collector import Collector, EventSink
+from kvsim.metrics.skew import skew_stats
 from kvsim.perf.roofline import RooflineModel
 from kvsim.serving.build import build_setups, kv_capacity_blocks
 from kvsim.serving.handoff import HandoffRouter
 from kvsim.serving.instance import Instance
+from kvsim.serving.pd import PDCoordinator
 from kvsim.serving.routing import create_router
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.workload.request import Request
+
+if TYPE_CHECKING:
+    from kvsim.serving.topology import Topology
 
 __all__ = ["RunOutput", "ServingSimulation", "kv_capacity_blocks"]
 
@@ -54,6 +67,8 @@ class RunOutput:
     end_s: float
     num_events: int
     stats: dict[str, int] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    roles: list[str] = field(default_factory=list)  # per instance: unified|prefill|decode
 
 
 class ServingSimulation:
@@ -82,12 +97,14 @@ class ServingSimulation:
         self.loop = EventLoop()
         self.instances: list[Instance] = []
         self.global_queue: deque[Seq] = deque()
+        per_gpu = cfg.outputs.per_gpu_timeseries
         self.collector = Collector(
             self.instances,
             cfg.outputs.timeseries_dt_s,
             self.block_bytes,
             event_sink,
             global_depth=self.global_queue.__len__,
+            per_gpu=per_gpu == "on" or (per_gpu == "auto" and len(self.setups) <= 64),
         )
         for setup in self.setups:
             self.instances.append(
@@ -99,6 +116,7 @@ class ServingSimulation:
                     self,
                     prefix_caching=cfg.cache.prefix_caching,
                     exact_steps=exact_steps,
+                    cache=cfg.cache,
                 )
             )
         cl = cfg.cluster
@@ -111,6 +129,11 @@ class ServingSimulation:
         self.handoff: HandoffRouter | None = None
         if cl.decode_routing.enabled and len(self.instances) > 1:
             self.handoff = self._build_handoff()
+        self.pd: PDCoordinator | None = None
+        self.pool: list[Instance] = self.instances  # where arrivals are placed
+        if cl.pd.enabled:
+            self.pd = self._build_pd()
+            self.pool = self.pd.prefill
         self.seqs: list[Seq] = []
         self._next = 0
         self._drain_pending = False
@@ -122,12 +145,8 @@ class ServingSimulation:
         }
 
     def _build_handoff(self) -> HandoffRouter:
-        from kvsim.serving.topology import Topology, node_ids
-
         cl = self.cfg.cluster
-        topo_cfg = cl.topology if cl.topology is not None else TopologyConfig()
-        nodes = node_ids([s.node for s in self.setups], topo_cfg.gpus_per_node)
-        topology = Topology.build(nodes, topo_cfg)
+        topology = self._topology()
         for inst in self.instances:
             inst.route_decodes = True
         return HandoffRouter(
@@ -141,6 +160,31 @@ class ServingSimulation:
             np.random.default_rng([self.cfg.seed, 0x7A45]),  # network variance draws
         )
 
+    def _topology(self) -> Topology:
+        from kvsim.serving.topology import Topology, node_ids
+
+        cl = self.cfg.cluster
+        topo_cfg = cl.topology if cl.topology is not None else TopologyConfig()
+        nodes = node_ids([s.node for s in self.setups], topo_cfg.gpus_per_node)
+        return Topology.build(nodes, topo_cfg)
+
+    def _build_pd(self) -> PDCoordinator:
+        from kvsim.serving.pd import split_pools
+
+        topology = self._topology()
+        rack_of = [topology.rack_of(i) for i in range(len(self.instances))]
+        is_prefill = split_pools(len(self.instances), rack_of, self.cfg.cluster.pd)
+        return PDCoordinator(
+            self.instances,
+            is_prefill,
+            topology,
+            self.loop,
+            self.collector,
+            self.model.kv_bytes_per_token,
+            self.cfg.cluster.pd,
+            self.cfg.seed,
+        )
+
     # ------------------------------------------------------------------ placement
     def _on_arrival(self, now: float, req: Request) -> None:
         seq = Seq.from_request(req, self._hashes(req))
@@ -149,6 +193,8 @@ class ServingSimulation:
         self._push_next_arrival()
         if self.model.max_model_len < req.prompt_tokens + req.output_tokens:
             self._reject_final(seq, now, "max_model_len")
+        elif self.pd is not None and (why := self.pd.cannot_decode(seq)):
+            self._reject_final(seq, now, why)
         else:
             self._place(seq, now)
         if self._on_progress is not None and len(self.seqs) % 1024 == 0:
@@ -168,7 +214,7 @@ class ServingSimulation:
         return rechunk_hashes(req.block_hashes, req.hash_block_size, bs, req.prompt_tokens)
 
     def _candidates(self, seq: Seq) -> list[Instance]:
-        insts = self.instances
+        insts = self.pool
         if seq.tried:
             insts = [i for i in insts if i.index not in seq.tried]
         if self.max_queue is not None:
@@ -179,7 +225,7 @@ class ServingSimulation:
     def _place(self, seq: Seq, now: float) -> None:
         cands = self._candidates(seq)
         if not cands:
-            if len(seq.tried) >= len(self.instances):
+            if len(seq.tried) >= len(self.pool):
                 self._reject_final(seq, now, seq.reject_reason or "queue_full")
             elif self.gq_enabled and (self.gq_max is None or len(self.global_queue) < self.gq_max):
                 seq.state = SeqState.GLOBAL
@@ -204,9 +250,9 @@ class ServingSimulation:
     def reject(self, inst: Instance, seq: Seq, now: float, reason: str, retryable: bool) -> None:
         """Retry ``seq`` elsewhere while allowed, else reject it for good."""
         seq.reject_reason = reason
-        if retryable and seq.num_retries < self.max_retries and len(self.instances) > 1:
+        if retryable and seq.num_retries < self.max_retries and len(self.pool) > 1:
             seq.tried = (*seq.tried, inst.index)
-            if len(seq.tried) < len(self.instances):
+            if len(seq.tried) < len(self.pool):
                 seq.num_retries += 1
                 self.stats["retry_attempts"] += 1
                 self.collector.on_retry(seq, now, inst.index)
@@ -225,8 +271,12 @@ class ServingSimulation:
         """An instance's load went down: drain the global queue (in its own event)."""
         if self.global_queue:
             self._maybe_drain(now)
+        if self.pd is not None:
+            self.pd.on_capacity(now)
 
     def on_prefill_done(self, inst: Instance, seq: Seq, now: float) -> bool:
+        if self.pd is not None:
+            return self.pd.on_prefill_done(inst, seq, now)
         return self.handoff is not None and self.handoff.on_prefill_done(inst, seq, now)
 
     def _maybe_drain(self, now: float) -> None:
@@ -279,6 +329,8 @@ class ServingSimulation:
             end_s=end_s,
             num_events=self.loop.num_events,
             stats=self._final_stats(),
+            diagnostics=self._diagnostics(),
+            roles=self._roles(),
         )
 
     def _abort_all(self, end_s: float) -> None:
@@ -290,6 +342,8 @@ class ServingSimulation:
         if self.handoff is not None:
             for seq in self.handoff.in_flight.values():
                 seq.state = SeqState.UNFINISHED
+        if self.pd is not None:
+            self.pd.abort()
         # requests never routed because the clock stopped first
         for req in self.requests[len(self.seqs) :]:
             seq = Seq.from_request(req, [])
@@ -305,7 +359,54 @@ class ServingSimulation:
         stats["handoffs_total"] = h.num_handoffs if h is not None else 0
         stats["cross_gpu_decodes"] = h.num_cross_gpu_decodes if h is not None else 0
         stats["evictions"] = sum(i.num_evictions for i in self.instances)
+        if self.pd is not None:
+            stats["handoffs_total"] = self.pd.stats.num_transfers
         return stats
+
+    def _roles(self) -> list[str]:
+        if self.pd is None:
+            return ["unified"] * len(self.instances)
+        return ["prefill" if p else "decode" for p in self.pd.is_prefill]
+
+    def _rack_of(self) -> list[int]:
+        from kvsim.serving.topology import node_ids
+
+        cl = self.cfg.cluster
+        topo = cl.topology if cl.topology is not None else TopologyConfig()
+        nodes = node_ids([s.node for s in self.setups], topo.gpus_per_node)
+        return [v // topo.nodes_per_rack for v in nodes]
+
+    def _diagnostics(self) -> dict[str, Any]:
+        """Active GPUs, per-GPU and per-rack load skew (busy seconds), PD totals, warnings."""
+        busy = [i.busy_s for i in self.instances]
+        racks: dict[int, float] = {}
+        for r, b in zip(self._rack_of(), busy, strict=True):
+            racks[r] = racks.get(r, 0.0) + b
+        d: dict[str, Any] = {
+            "num_instances": len(self.instances),
+            "num_gpus": sum(s.tensor_parallel for s in self.setups),
+            "active_gpus": sum(i.setup.tensor_parallel for i in self.instances if i.busy_s > 0),
+            "num_racks": len(racks),
+            "per_gpu_timeseries": self.collector.per_gpu,
+        }
+        d.update(skew_stats(busy, "gpu_load"))
+        d.update(skew_stats([racks[r] for r in sorted(racks)], "rack_load"))
+        warnings: list[str] = []
+        idle = d["num_instances"] - d["gpu_load_active"]
+        if idle:
+            warnings.append(f"{idle} of {d['num_instances']} instances never ran a step")
+        if self.pd is not None:
+            pd = self.pd
+            d["pd_prefill_instances"] = len(pd.prefill)
+            d["pd_decode_instances"] = len(pd.decode)
+            d.update(pd.stats.to_summary())
+            if pd.stats.num_waited:
+                warnings.append(
+                    f"pd: {pd.stats.num_waited} requests waited for decode KV room "
+                    "(their KV held on the prefill GPU)"
+                )
+        d["warnings"] = warnings
+        return d
 
 
 def _no_catalog(name: str) -> GPUSpec:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from kvsim.engine.loop import EventLoop, Phase
 from kvsim.errors import SimulationError
-from kvsim.kv.block_pool import BlockPool
+from kvsim.kv.block_pool import BlockPool, KVBlock
 from kvsim.serving.hooks import InstanceHooks, InstanceObserver, InstanceSetup, TerminalHooks
 from kvsim.serving.instance_kv import SpanKVAccess
+from kvsim.serving.prefix_cache import LOADING, TieredPrefix, interleave
 from kvsim.serving.pressure import relieve
 from kvsim.serving.queues import WaitQueue, create_queue_policy
 from kvsim.serving.seq import Seq, SeqState
@@ -42,7 +43,7 @@ from kvsim.serving.span_blocks import (
 )
 
 if TYPE_CHECKING:
-    from kvsim.config.schema import SchedulerConfig
+    from kvsim.config.schema import CacheConfig, SchedulerConfig
 
 __all__ = ["Instance", "InstanceHooks", "InstanceObserver", "InstanceSetup", "TerminalHooks"]
 
@@ -51,8 +52,11 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class Instance(SpanKVAccess):
-    """Scheduler state of one replica. Runtime-only; the request objects stay immutable."""
+class Instance(SpanKVAccess, TieredPrefix):
+    """Scheduler state of one replica. Runtime-only; the request objects stay immutable.
+
+    ``cache`` (the config's ``cache`` section) adds lower memory tiers below HBM
+    (:mod:`kvsim.serving.prefix_cache`); None: HBM only, as ``prefix_caching`` says."""
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class Instance(SpanKVAccess):
         *,
         prefix_caching: bool,
         exact_steps: bool = False,
+        cache: CacheConfig | None = None,
     ) -> None:
         self.setup = setup
         self.index = setup.index
@@ -112,6 +117,7 @@ class Instance(SpanKVAccess):
         self.num_prefix_hit_blocks = 0
         self.num_prefix_query_blocks = 0
         self.num_steps = 0
+        self._init_tiers(cache, setup.time_model)
 
     # ------------------------------------------------------------------ arrivals
     def can_ever_fit(self, seq: Seq) -> str:
@@ -328,6 +334,9 @@ class Instance(SpanKVAccess):
         while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
             seq = waiting.head()
             c = self._try_admit(seq, now, cost.budget, not batch)
+            if c == LOADING:  # it loads its prefix from a lower tier, then comes back
+                waiting.pop_head()
+                continue
             if c <= 0:
                 if c < 0 and self.reject_on_pressure:  # its blocks are not free: reject now
                     waiting.pop_head()
@@ -352,17 +361,20 @@ class Instance(SpanKVAccess):
 
     def _try_admit(self, seq: Seq, now: float, budget: int, step_empty: bool) -> int:
         """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (not now:
-        token budget) or -1 (not now: KV blocks), with no change."""
+        token budget) or -1 (not now: KV blocks), with no change; or LOADING: its blocks are
+        taken and it loads its prefix from a lower tier (it left the queue; it comes back)."""
         if seq.blocks:  # resident after a KV handoff: its blocks were reserved here
             return 1
         bs = self.block_size
         pool = self.pool
-        hits = []
+        hits: list[KVBlock] = []
+        run: list[KVBlock | None] = []
+        loads: list[int] = []
         if not seq.swapped:
             if self.caching and seq.hashes:
                 max_hit = (seq.prefill_target - 1) // bs
-                hits = pool.match_prefix(seq.hashes[:max_hit])
-            base = len(hits) * bs
+                run, hits, loads = self.lower.match(pool, seq.hashes[:max_hit])
+            base = len(run) * bs
         else:
             base = seq.num_computed
         remaining = seq.prefill_target - base
@@ -384,18 +396,24 @@ class Instance(SpanKVAccess):
             assert blocks is not None
             seq.blocks = blocks
             return c
+        first = seq.cached_tokens < 0
         pool.touch(hits)
-        blocks = pool.allocate(need_new)
+        load_s = self._load_lower(loads, first) if loads else 0.0  # before evictions demote
+        blocks = pool.allocate(len(loads) if loads else need_new)  # a load: its blocks only
         assert blocks is not None
-        seq.blocks = hits + blocks
+        seq.blocks = interleave(run, blocks) if loads else hits + blocks
+        pool.bind(seq.blocks)
         seq.num_computed = base
-        seq.num_cached_blocks = len(hits)
-        if seq.cached_tokens < 0:
+        seq.num_cached_blocks = run.index(None) if loads else len(hits)
+        if first:
             seq.cached_tokens = base
             seq.first_scheduled_s = now
             self.num_prefix_hit_blocks += len(hits)
             self.num_prefix_query_blocks += min(len(seq.hashes), seq.req.prompt_tokens // bs)
             self.obs.on_admit(seq, now)
+        if loads:
+            self._await_load(seq, load_s, now)
+            return LOADING
         return c
 
     def preempt(self, seq: Seq, now: float) -> int:
@@ -419,6 +437,7 @@ class Instance(SpanKVAccess):
 
     def drop_kv(self, seq: Seq) -> None:
         """Free ``seq``'s blocks here (tail first, so its tail is evicted first)."""
+        self._release_hashes(seq)
         blocks = seq.blocks
         blocks.reverse()  # tail blocks become the first to be evicted
         self.pool.free(blocks)
@@ -500,6 +519,8 @@ class Instance(SpanKVAccess):
         hashes past its prompt (multi-turn conversations). Doing this once at the end of a
         span, after the span's allocations, equals exact stepping because the block pool's
         registrations of in-use blocks commute with allocations (see kv/block_pool.py)."""
+        if not self.span_registers:
+            return  # radix: decode-filled blocks are registered when released
         bs = self.block_size
         pool = self.pool
         for s in self.running:
@@ -590,11 +611,12 @@ class Instance(SpanKVAccess):
 
     def abort_all(self, now: float) -> list[Seq]:
         """End the run: every non-terminal sequence becomes UNFINISHED (returned)."""
-        left = [*self.running, *self.waiting]
+        left = [*self.running, *self.waiting, *self.loading_seqs()]
         for s in left:
             s.state = SeqState.UNFINISHED
         self.running = []
         self.waiting.clear()
+        self._loading.clear()
         return left
 
 

@@ -27,6 +27,7 @@ class SpanKVAccess:
     index: int
     block_size: int
     caching: bool
+    span_registers: bool
     pool: BlockPool
     loop: EventLoop
     running: list[Seq]
@@ -112,6 +113,8 @@ class SpanKVAccess:
         last = self._span_step_in_flight(now)
         if self._span_pending_blocks(last):
             self._materialise_span(last)
+        if not self.span_registers:
+            return  # radix: decode-filled blocks are registered when released
         done = min(span.steps_done_by(now), span.num_steps)
         for s in pending:
             upto = min((s.num_computed + done) // bs, len(s.hashes))
@@ -175,8 +178,13 @@ class SpanKVAccess:
         return blocks
 
     def release_handoff(self, blocks: list[KVBlock], now: float) -> None:
-        """The handoff finished: free the source copy of the KV."""
+        """The handoff finished: free the source copy of the KV (mid-span: after the span's
+        allocations up to the step in flight, so a prefix index sees exact-stepping order)."""
         self.num_outgoing -= 1
+        if self._span is not None and self._busy:
+            last = self._span_step_in_flight(now)
+            if self._span_pending_blocks(last):
+                self._materialise_span(last)
         blocks.reverse()
         self.pool.free(blocks)
         if self.waiting:

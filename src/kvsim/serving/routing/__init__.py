@@ -10,6 +10,8 @@ name                 choice
 ``least_kv``         most free KV blocks
 ``prefix_aware``     most cached prefix blocks minus ``load_penalty`` x load
 ``session_affinity`` sticky per session_id; new sessions go least-loaded
+``cluster_p2c``      d random draws + the session's instance; load - prefix score (O(d))
+``power_of_d``       d random draws, the least loaded wins (O(d))
 ==================== ======================================================================
 """
 

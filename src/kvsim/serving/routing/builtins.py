@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kvsim.serving.routing import (  # noqa: F401
+    cluster_p2c,
     least_kv,
     least_loaded,
     p2c,
