@@ -59,6 +59,12 @@ class Collector:
         self._next_i = 0
         self._last = (0, 0, 0, 0)  # tokens, finished, rejected, preemptions at previous row
 
+    @property
+    def streams_events(self) -> bool:
+        """Whether lifecycle hooks are written out as they come (then they must come in time
+        order; otherwise an instance may report a first token it already knows ahead of time)."""
+        return self.sink is not None
+
     # -- observer hooks -----------------------------------------------------------------
     def _emit(self, kind: str, seq: Seq, now: float, gpu: int, **extra: object) -> None:
         if self.sink is not None:

@@ -98,6 +98,9 @@ class Instance(SpanKVAccess):
         self._version = 0
         self._span_fin = 0
         self._span_firsts: list[int] = []
+        self._span_prefills = 0  # newcomers prefilling in a mixed step 0 of the span
+        # whether the observer may hear of a first token before its time (no event stream)
+        self._emit_first_now = not getattr(observer, "streams_events", True)
         self._span_alloc_through = 0  # span steps whose blocks are allocated
         self._step_event = -1  # id of the pending STEP_END (cancelled when a span is cut)
         self._busy = False
@@ -182,6 +185,7 @@ class Instance(SpanKVAccess):
             self._start_span(now, *decode)
             return
         batch: list[tuple[Seq, int]]
+        n_old = len(self.running)
         if decode is not None:  # every running seq decodes; someone may join
             b = len(self.running)
             batch = [(s, 1) for s in self.running]
@@ -193,14 +197,18 @@ class Instance(SpanKVAccess):
             cost = _StepCost()
             preempted = self._schedule_running(now, batch, cost)
         admitted = False
+        stop = 1
         if not preempted:
-            admitted = self._admit_waiting(now, batch, cost)
+            admitted, stop = self._admit_waiting(now, batch, cost)
         if not batch:
             if self.waiting and not (self.num_incoming or self.num_outgoing):
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
             return
         if decode is not None and not admitted:
             self._start_span(now, *decode)
+            return
+        if admitted and (decode is not None or n_old == 0) and self._can_merge(batch, n_old, stop):
+            self._start_mixed_span(now, decode, batch, n_old, cost)
             return
         # Here the step prefills, admits or preempts: an all-decode batch that merely lacked
         # memory for its next blocks went through _schedule_running and preempted.
@@ -234,9 +242,79 @@ class Instance(SpanKVAccess):
         self._span_fin = n_fin
         self._span_firsts = firsts
         self._span_alloc_through = 0
+        self._span_prefills = 0
         span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
         self._span = span
         self._begin(now, span.end_time(n))
+
+    def _can_merge(self, batch: list[tuple[Seq, int]], n_old: int, stop: int) -> bool:
+        """Whether this step (everyone in ``running[:n_old]`` decodes, ``batch[n_old:]`` was
+        just admitted) can be step 0 of a span: every newcomer completes its prefill in it (or
+        resumes decoding), no first token is handed to decode routing, and the waiting head
+        cannot be admitted at the next step either (admission stopped for lack of KV blocks,
+        which decode steps only make scarcer, or nothing could be admitted next step anyway)."""
+        if self.exact_steps or self.route_decodes:
+            return False
+        for seq, c in batch[n_old:]:
+            if seq.num_computed + c < seq.prefill_target:
+                return False
+        return stop < 0 or not self._head_admissible_soon()
+
+    def _start_mixed_span(
+        self,
+        now: float,
+        decode: tuple[int, int, list[int]] | None,
+        batch: list[tuple[Seq, int]],
+        n_old: int,
+        cost: _StepCost,
+    ) -> None:
+        """Plan a span whose step 0 is this mixed step (DecodeSpan.set_head).
+
+        Each newcomer completing its prefill is recorded as if it had decoded at step 0
+        (``num_computed = prefill_target - 1``): from step 1 on it is an ordinary decoder, and
+        a span of n steps leaves it with ``prefill_target + n - 1`` tokens and n more outputs.
+        Its first token is at the end of step 0."""
+        kv_read, n_fin, firsts = decode if decode is not None else (0, 1 << 62, [])
+        bs = self.block_size
+        prefills: list[Seq] = []
+        for seq, _c in batch[n_old:]:
+            if seq.num_computed < seq.prefill_target:
+                seq.num_computed = seq.prefill_target - 1
+                prefills.append(seq)
+            p = seq.num_computed
+            firsts.append(len(seq.blocks) * bs - p)
+            kv_read += p + 1
+            left = seq.req.output_tokens - seq.num_output
+            if left < n_fin:
+                n_fin = left
+        tm = self.tm
+        head_s = (
+            tm.step_time(cost.tokens, cost.attn, cost.kv_read)
+            + cost.swap_tokens * tm.swap_sec_per_token
+        )
+        n = self._span_length(n_fin, firsts)
+        self._span_fin = n_fin
+        self._span_firsts = firsts
+        self._span_alloc_through = 0
+        self._span_prefills = len(prefills)
+        span = DecodeSpan.plan(tm, now, len(self.running), kv_read, n)
+        span.set_head(head_s)
+        self._span = span
+        first = span.end_time(1)
+        firsts_due = [s for s in prefills if s.first_token_s < 0]
+        for seq in firsts_due:
+            seq.first_token_s = first
+        if firsts_due:
+            if self._emit_first_now:
+                for seq in firsts_due:
+                    self.obs.on_first_token(seq, first)
+            else:  # the observer streams events in time order: tell it at that time
+                self.loop.push(first, Phase.STEP_END, self._on_first_tokens, firsts_due)
+        self._begin(now, span.end_time(n))
+
+    def _on_first_tokens(self, now: float, seqs: list[Seq]) -> None:
+        for seq in seqs:
+            self.obs.on_first_token(seq, now)
 
     def _head_admissible_soon(self) -> bool:
         """Whether the waiting head might be admitted this step (cheap necessary checks)."""
@@ -320,10 +398,15 @@ class Instance(SpanKVAccess):
         cost.budget = budget
         return preempted
 
-    def _admit_waiting(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
+    def _admit_waiting(
+        self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost
+    ) -> tuple[bool, int]:
         """Admit waiting requests in FIFO order (head-of-line blocking). Returns whether any
-        was admitted; adds their chunks (and swap-ins) to ``cost``."""
+        was admitted and why admission stopped (0: the head lacks token budget, -1: it lacks
+        KV blocks, 1: no head, no budget left or ``max_num_seqs``); adds the admitted chunks
+        (and swap-ins) to ``cost``."""
         admitted = False
+        stop = 1
         waiting = self.waiting
         while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
             seq = waiting.head()
@@ -333,6 +416,7 @@ class Instance(SpanKVAccess):
                     waiting.pop_head()
                     self.hooks.reject(self, seq, now, "kv_pressure", True)
                     continue
+                stop = c
                 break
             waiting.pop_head()
             if seq.swapped:
@@ -348,7 +432,7 @@ class Instance(SpanKVAccess):
             cost.attn += c * p + c * (c + 1) / 2.0
             cost.kv_read += p + c
             admitted = True
-        return admitted
+        return admitted, stop
 
     def _try_admit(self, seq: Seq, now: float, budget: int, step_empty: bool) -> int:
         """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (not now:
@@ -578,13 +662,14 @@ class Instance(SpanKVAccess):
         used = self.pool.num_used_blocks
         tokens = self.tokens_generated
         span = self._span
-        if span is not None and self._busy:  # a decode span: nobody is prefilling
+        if span is not None and self._busy:  # a span: nobody prefills after step 0
             # k steps done, step k in flight: its blocks were taken when it started, as in
             # exact stepping (a span's STEP_END at or before time_s was already applied)
             k = span.steps_done_by(time_s)
             tokens += k * span.batch
             used += self._span_pending_blocks(min(k, span.num_steps - 1))
-            return used, tokens, 0, len(self.running), len(self.waiting)
+            prefill = self._span_prefills if k == 0 else 0
+            return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
         prefill = sum(1 for s in self.running if s.prefilling)
         return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
 

@@ -11,6 +11,12 @@ so ``[0, n)`` splits into at most two runs, each an arithmetic series:
     sum_{k=k0}^{k1-1} (A + C*k) = (k1-k0)*A + C*(k0+k1-1)*(k1-k0)/2
 
 ``end_offset(n)`` is O(1); the step boundary reached by a time is found by bisection over n.
+
+A span may open with a *head* step (:meth:`DecodeSpan.set_head`): step 0 is then a mixed step
+(prefills of newly admitted requests that complete in it, while the others decode) of its own
+duration ``head_s``; steps 1.. are the decode series above (``ctx0`` then counts every
+newcomer as if it had decoded at step 0, which is what its context is from step 1 on), so
+``end_offset(n) = head_s + series(1, n)`` for ``n >= 1``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class DecodeSpan:
     m1: float
     switch: int  # first k at which the *other* regime takes over (0..inf)
     compute_first: bool
+    head_adj: float = 0.0  # head_s - (series step 0): added to end_offset(n) for n >= 1
+    head_s: float = -1.0  # duration of a mixed step 0 (-1.0: step 0 is a plain decode)
 
     @classmethod
     def plan(
@@ -67,19 +75,29 @@ class DecodeSpan:
                 switch = (1 << 62) if dc < 0 else max(0, math.floor(root) + 1)
         return cls(start_s, batch, ctx0, num_steps, base, c0, c1, m0, m1, switch, compute_first)
 
+    def set_head(self, head_s: float) -> None:
+        """Make step 0 a mixed step lasting ``head_s`` seconds (steps 1.. are unchanged)."""
+        self.head_adj = 0.0
+        self.head_adj = head_s - self.end_offset(1)
+        self.head_s = head_s
+
     def step_time(self, k: int) -> float:
         """Duration of step ``k`` (for tests and the exact-steps reference)."""
+        if k == 0 and self.head_s >= 0.0:
+            return self.head_s
         return self.base + max(self.c0 + self.c1 * k, self.m0 + self.m1 * k)
 
     def end_offset(self, n: int) -> float:
         """Seconds from the span start to the end of its ``n``-th step (n >= 0)."""
+        if n <= 0:
+            return 0.0
         first_a, first_c, second_a, second_c = (
             (self.c0, self.c1, self.m0, self.m1)
             if self.compute_first
             else (self.m0, self.m1, self.c0, self.c1)
         )
         cut = min(n, self.switch)
-        total = n * self.base + _series(first_a, first_c, 0, cut)
+        total = n * self.base + _series(first_a, first_c, 0, cut) + self.head_adj
         if n > cut:
             total += _series(second_a, second_c, cut, n)
         return total
@@ -110,6 +128,7 @@ class DecodeSpan:
     def _guess_steps(self, offset: float) -> int:
         """Real-valued n with end_offset(n) ~= offset, from the first regime's quadratic
         ``c/2 n^2 + (base + a - c/2) n = offset`` (exact when no switch happens before n)."""
+        offset -= self.head_adj
         if offset <= 0.0:
             return 0
         a, c = (self.c0, self.c1) if self.compute_first else (self.m0, self.m1)
