@@ -32,14 +32,11 @@ from kvsim.errors import SimulationError
 from kvsim.kv.block_pool import BlockPool
 from kvsim.serving.hooks import InstanceHooks, InstanceObserver, InstanceSetup, TerminalHooks
 from kvsim.serving.instance_kv import SpanKVAccess
+from kvsim.serving.instance_span import SpanSteps
 from kvsim.serving.pressure import relieve
 from kvsim.serving.queues import WaitQueue, create_queue_policy
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.serving.span import DecodeSpan
-from kvsim.serving.span_blocks import (
-    span_block_owners,
-    steps_within_free_blocks,
-)
 
 if TYPE_CHECKING:
     from kvsim.config.schema import SchedulerConfig
@@ -51,7 +48,7 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class Instance(SpanKVAccess):
+class Instance(SpanSteps, SpanKVAccess):
     """Scheduler state of one replica. Runtime-only; the request objects stay immutable."""
 
     def __init__(
@@ -184,43 +181,44 @@ class Instance(SpanKVAccess):
         if decode is not None and not self._head_admissible_soon():
             self._start_span(now, *decode)
             return
-        batch: list[tuple[Seq, int]]
+        # batch: the running sequences' chunks (all decodes when ``decode`` is set, then
+        # left implicit until needed), then the admitted ones'
+        batch: list[tuple[Seq, int]] = []
         n_old = len(self.running)
         if decode is not None:  # every running seq decodes; someone may join
-            b = len(self.running)
-            batch = [(s, 1) for s in self.running]
             kv_read = decode[0]
-            cost = _StepCost(b, float(kv_read), kv_read, 0, self.max_num_batched_tokens - b)
+            cost = _StepCost(n_old, float(kv_read), kv_read, 0, self.max_num_batched_tokens - n_old)
             preempted = False
         else:
-            batch = []
             cost = _StepCost()
             preempted = self._schedule_running(now, batch, cost)
         admitted = False
         stop = 1
         if not preempted:
-            admitted, stop = self._admit_waiting(now, batch, cost)
-        if not batch:
+            admitted, stop = self._admit_waiting(now, batch, cost, decode is not None)
+        if decode is not None:
+            if not admitted:
+                self._start_span(now, *decode)
+                return
+        elif not batch:
             if self.waiting and not (self.num_incoming or self.num_outgoing):
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
             return
-        if decode is not None and not admitted:
-            self._start_span(now, *decode)
-            return
-        if admitted and (decode is not None or n_old == 0) and self._can_merge(batch, n_old, stop):
-            self._start_mixed_span(now, decode, batch, n_old, cost)
+        tm = self.tm
+        step_s = (
+            tm.step_time(cost.tokens, cost.attn, cost.kv_read)
+            + cost.swap_tokens * tm.swap_sec_per_token
+        )
+        if (decode is not None or n_old == 0) and self._can_merge(batch, stop):
+            self._start_mixed_span(now, decode, batch, step_s)  # batch: the newcomers
             return
         # Here the step prefills, admits or preempts: an all-decode batch that merely lacked
         # memory for its next blocks went through _schedule_running and preempted.
+        if decode is not None:
+            batch[:0] = [(s, 1) for s in self.running[:n_old]]
         self._batch = batch
         self._span = None
-        tm = self.tm
-        self._begin(
-            now,
-            now
-            + tm.step_time(cost.tokens, cost.attn, cost.kv_read)
-            + cost.swap_tokens * tm.swap_sec_per_token,
-        )
+        self._begin(now, now + step_s)
 
     def _begin(self, now: float, end_s: float) -> None:
         self._busy = True
@@ -233,132 +231,12 @@ class Instance(SpanKVAccess):
         self._version += 1
         self._step_event = self.loop.push(end_s, Phase.STEP_END, self._on_step_end, self._version)
 
-    def _start_span(self, now: float, kv_read: int, n_fin: int, firsts: list[int]) -> None:
-        """Plan a pure-decode span over every running sequence (step 0 already allocated)."""
-        if self.exact_steps:
-            n = n_fin = 1
-        else:
-            n = self._span_length(n_fin, firsts)
-        self._span_fin = n_fin
-        self._span_firsts = firsts
-        self._span_alloc_through = 0
-        self._span_prefills = 0
-        span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
-        self._span = span
-        self._begin(now, span.end_time(n))
-
-    def _can_merge(self, batch: list[tuple[Seq, int]], n_old: int, stop: int) -> bool:
-        """Whether this step (everyone in ``running[:n_old]`` decodes, ``batch[n_old:]`` was
-        just admitted) can be step 0 of a span: every newcomer completes its prefill in it (or
-        resumes decoding), no first token is handed to decode routing, and the waiting head
-        cannot be admitted at the next step either (admission stopped for lack of KV blocks,
-        which decode steps only make scarcer, or nothing could be admitted next step anyway)."""
-        if self.exact_steps or self.route_decodes:
-            return False
-        for seq, c in batch[n_old:]:
-            if seq.num_computed + c < seq.prefill_target:
-                return False
-        return stop < 0 or not self._head_admissible_soon()
-
-    def _start_mixed_span(
-        self,
-        now: float,
-        decode: tuple[int, int, list[int]] | None,
-        batch: list[tuple[Seq, int]],
-        n_old: int,
-        cost: _StepCost,
-    ) -> None:
-        """Plan a span whose step 0 is this mixed step (DecodeSpan.set_head).
-
-        Each newcomer completing its prefill is recorded as if it had decoded at step 0
-        (``num_computed = prefill_target - 1``): from step 1 on it is an ordinary decoder, and
-        a span of n steps leaves it with ``prefill_target + n - 1`` tokens and n more outputs.
-        Its first token is at the end of step 0."""
-        kv_read, n_fin, firsts = decode if decode is not None else (0, 1 << 62, [])
-        bs = self.block_size
-        prefills: list[Seq] = []
-        for seq, _c in batch[n_old:]:
-            if seq.num_computed < seq.prefill_target:
-                seq.num_computed = seq.prefill_target - 1
-                prefills.append(seq)
-            p = seq.num_computed
-            firsts.append(len(seq.blocks) * bs - p)
-            kv_read += p + 1
-            left = seq.req.output_tokens - seq.num_output
-            if left < n_fin:
-                n_fin = left
-        tm = self.tm
-        head_s = (
-            tm.step_time(cost.tokens, cost.attn, cost.kv_read)
-            + cost.swap_tokens * tm.swap_sec_per_token
-        )
-        n = self._span_length(n_fin, firsts)
-        self._span_fin = n_fin
-        self._span_firsts = firsts
-        self._span_alloc_through = 0
-        self._span_prefills = len(prefills)
-        span = DecodeSpan.plan(tm, now, len(self.running), kv_read, n)
-        span.set_head(head_s)
-        self._span = span
-        first = span.end_time(1)
-        firsts_due = [s for s in prefills if s.first_token_s < 0]
-        for seq in firsts_due:
-            seq.first_token_s = first
-        if firsts_due:
-            if self._emit_first_now:
-                for seq in firsts_due:
-                    self.obs.on_first_token(seq, first)
-            else:  # the observer streams events in time order: tell it at that time
-                self.loop.push(first, Phase.STEP_END, self._on_first_tokens, firsts_due)
-        self._begin(now, span.end_time(n))
-
-    def _on_first_tokens(self, now: float, seqs: list[Seq]) -> None:
-        for seq in seqs:
-            self.obs.on_first_token(seq, now)
-
     def _head_admissible_soon(self) -> bool:
         """Whether the waiting head might be admitted this step (cheap necessary checks)."""
         return self.waiting.num != 0 and (
             len(self.running) < self.max_num_seqs
             and len(self.running) < self.max_num_batched_tokens
         )
-
-    def _decode_all(self) -> tuple[int, int, list[int]] | None:
-        """If every running sequence is decoding and each can get its next block, allocate
-        step 0 and return (total context, steps to the first completion, per-seq first step
-        needing a new block). Otherwise None, with nothing allocated, and the general
-        scheduler (which can preempt) takes over."""
-        running = self.running
-        if len(running) > self.max_num_batched_tokens:
-            return None
-        bs = self.block_size
-        pool = self.pool
-        kv_read = 0
-        n_fin = 1 << 62
-        firsts: list[int] = []
-        full: list[Seq] = []
-        for s in running:
-            p = s.num_computed
-            if p < s.prefill_target:
-                return None
-            room = len(s.blocks) * bs - p
-            if room <= 0:  # the step writes token p + 1: one more block
-                full.append(s)
-                room += bs
-            firsts.append(room)
-            kv_read += p + 1
-            left = s.req.output_tokens - s.num_output
-            if left < n_fin:
-                n_fin = left
-        if full:
-            # one pop of len(full) blocks hands them out in running order, as the general
-            # scheduler's one-by-one allocation would; None (no side effect) lets it take over
-            blocks = pool.allocate(len(full))
-            if blocks is None:
-                return None
-            for s, block in zip(full, blocks, strict=True):
-                s.blocks.append(block)
-        return kv_read, n_fin, firsts
 
     def _schedule_running(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
         """Give running sequences their next chunk, preempting from the back when blocks run
@@ -399,18 +277,19 @@ class Instance(SpanKVAccess):
         return preempted
 
     def _admit_waiting(
-        self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost
+        self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost, decoding: bool = False
     ) -> tuple[bool, int]:
         """Admit waiting requests in FIFO order (head-of-line blocking). Returns whether any
         was admitted and why admission stopped (0: the head lacks token budget, -1: it lacks
         KV blocks, 1: no head, no budget left or ``max_num_seqs``); adds the admitted chunks
-        (and swap-ins) to ``cost``."""
+        (and swap-ins) to ``cost``. ``decoding``: the running sequences decode in this step
+        without being listed in ``batch``."""
         admitted = False
         stop = 1
         waiting = self.waiting
         while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
             seq = waiting.head()
-            c = self._try_admit(seq, now, cost.budget, not batch)
+            c = self._try_admit(seq, now, cost.budget, not batch and not decoding)
             if c <= 0:
                 if c < 0 and self.reject_on_pressure:  # its blocks are not free: reject now
                     waiting.pop_head()
@@ -508,30 +387,6 @@ class Instance(SpanKVAccess):
         self.pool.free(blocks)
         seq.blocks = []
 
-    def _span_length(self, n_fin: int, firsts: list[int]) -> int:
-        """Steps the pure-decode batch can run before its composition changes: up to its first
-        completion, before the first step whose new blocks exceed the free ones, and no later
-        than the step after which the blocked waiting head could gain a prefix hit.
-
-        Step k (0-based) needs a new block for seq i iff k >= firsts[i] and
-        (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1)."""
-        n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting.num else n_fin
-        return steps_within_free_blocks(firsts, self.block_size, n, self.pool.num_free_blocks)
-
-    def _steps_until_head_gains_a_hit(self, n: int) -> int:
-        """Cap ``n`` at the step after which a running sequence registers a decode-filled
-        block that the blocked waiting head could hit (the one way its admissibility can
-        improve during a decode span: multi-turn prompts overlapping a running turn)."""
-        if not self.caching:
-            return n
-        head = self.waiting.head().hashes
-        bs = self.block_size
-        for s in self.running:
-            j = s.num_cached_blocks
-            if j < len(s.hashes) and j < len(head) and head[j] == s.hashes[j]:
-                n = min(n, max(1, (j + 1) * bs - s.num_computed))
-        return n
-
     # ------------------------------------------------------------------ step end
     def _on_step_end(self, now: float, version: int) -> None:
         if version != self._version:
@@ -546,63 +401,6 @@ class Instance(SpanKVAccess):
         self._span = None
         if self.running or self.waiting.num:
             self._request_schedule(now)
-
-    def _apply_span(self, now: float, span: DecodeSpan) -> None:
-        """Advance every running sequence by the span's steps; allocate the blocks those steps
-        needed in the order exact stepping would (by step, then running-list position)."""
-        n = span.num_steps
-        running = self.running
-        bs = self.block_size
-        last = n - 1
-        if self._span_alloc_through == 0:  # nothing materialised: f_i are the span's firsts
-            needy = [(f, i) for i, f in enumerate(self._span_firsts) if f <= last]
-        else:
-            needy = [
-                (f, i)
-                for i, s in enumerate(running)
-                if (f := len(s.blocks) * bs - s.num_computed) <= last
-            ]
-        registering = False
-        for s in running:
-            s.num_computed += n
-            s.num_output += n
-            if s.num_cached_blocks < len(s.hashes):
-                registering = True
-        if needy:
-            self._allocate_span_blocks(needy, last)
-        if registering and self.caching:
-            self._cache_decoded_blocks()
-        self.tokens_generated += n * len(running)
-        used = self.pool.num_used_blocks
-        if used > self.peak_blocks:
-            self.peak_blocks = used
-        if n == self._span_fin:
-            self._finish_done(now)
-
-    def _cache_decoded_blocks(self) -> None:
-        """Register blocks that decode steps filled, for sequences whose request carries
-        hashes past its prompt (multi-turn conversations). Doing this once at the end of a
-        span, after the span's allocations, equals exact stepping because the block pool's
-        registrations of in-use blocks commute with allocations (see kv/block_pool.py)."""
-        bs = self.block_size
-        pool = self.pool
-        for s in self.running:
-            if s.num_cached_blocks < len(s.hashes):
-                upto = min(s.num_computed // bs, len(s.hashes))
-                if upto > s.num_cached_blocks:
-                    pool.cache_blocks(s.blocks, s.hashes, s.num_cached_blocks, upto)
-                    s.num_cached_blocks = upto
-
-    def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
-        """Blocks for steps 1..last of a span, handed out as exact stepping would."""
-        bs = self.block_size
-        counts = [(last - f) // bs + 1 for f, _ in needy]
-        blocks = self.pool.allocate(sum(counts))
-        if blocks is None:
-            raise SimulationError("span block demand exceeded the free blocks")
-        running = self.running
-        for i, block in zip(span_block_owners(needy, counts, bs), blocks, strict=True):
-            running[i].blocks.append(block)
 
     def _apply_step(self, now: float) -> None:
         bs = self.block_size

@@ -53,6 +53,11 @@ class DecodeSpan:
     compute_first: bool
     head_adj: float = 0.0  # head_s - (series step 0): added to end_offset(n) for n >= 1
     head_s: float = -1.0  # duration of a mixed step 0 (-1.0: step 0 is a plain decode)
+    # the regime of step 0 ((a1, k1): c or m) and the other one, for end_offset
+    a1: float = 0.0
+    k1: float = 0.0
+    a2: float = 0.0
+    k2: float = 0.0
 
     @classmethod
     def plan(
@@ -73,7 +78,14 @@ class DecodeSpan:
                 switch = (1 << 62) if dc > 0 else max(0, math.ceil(root))
             else:  # memory now; compute takes over where d(k) > 0
                 switch = (1 << 62) if dc < 0 else max(0, math.floor(root) + 1)
-        return cls(start_s, batch, ctx0, num_steps, base, c0, c1, m0, m1, switch, compute_first)
+        if compute_first:
+            a1, k1, a2, k2 = c0, c1, m0, m1
+        else:
+            a1, k1, a2, k2 = m0, m1, c0, c1
+        return cls(
+            start_s, batch, ctx0, num_steps, base, c0, c1, m0, m1, switch, compute_first,
+            0.0, -1.0, a1, k1, a2, k2,
+        )  # fmt: skip
 
     def set_head(self, head_s: float) -> None:
         """Make step 0 a mixed step lasting ``head_s`` seconds (steps 1.. are unchanged)."""
@@ -91,18 +103,26 @@ class DecodeSpan:
         """Seconds from the span start to the end of its ``n``-th step (n >= 0)."""
         if n <= 0:
             return 0.0
-        first_a, first_c, second_a, second_c = (
-            (self.c0, self.c1, self.m0, self.m1)
-            if self.compute_first
-            else (self.m0, self.m1, self.c0, self.c1)
+        m = self.switch
+        if n <= m:
+            return n * (self.base + self.a1) + self.k1 * (n - 1) * n / 2.0 + self.head_adj
+        return (
+            n * self.base
+            + m * self.a1
+            + self.k1 * (m - 1) * m / 2.0
+            + _series(self.a2, self.k2, m, n)
+            + self.head_adj
         )
-        cut = min(n, self.switch)
-        total = n * self.base + _series(first_a, first_c, 0, cut) + self.head_adj
-        if n > cut:
-            total += _series(second_a, second_c, cut, n)
-        return total
 
     def end_time(self, n: int) -> float:
+        """Absolute end of the ``n``-th step (the time its STEP_END is scheduled at)."""
+        if n <= 0:
+            return self.start_s
+        m = self.switch
+        if n <= m:
+            return self.start_s + (
+                n * (self.base + self.a1) + self.k1 * (n - 1) * n / 2.0 + self.head_adj
+            )
         return self.start_s + self.end_offset(n)
 
     def steps_done_by(self, time_s: float) -> int:
@@ -131,7 +151,7 @@ class DecodeSpan:
         offset -= self.head_adj
         if offset <= 0.0:
             return 0
-        a, c = (self.c0, self.c1) if self.compute_first else (self.m0, self.m1)
+        a, c = self.a1, self.k1
         lin = self.base + a - c / 2.0
         if c <= 0.0:
             return int(offset / lin) if lin > 0 else 0
