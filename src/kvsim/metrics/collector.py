@@ -78,20 +78,24 @@ class Collector:
             self.sink(rec)
 
     def on_arrival(self, seq: Seq, now: float) -> None:
-        self._emit("arrival", seq, now, -1)
+        if self.sink is not None:
+            self._emit("arrival", seq, now, -1)
 
     def on_enqueue(self, seq: Seq, now: float, gpu: int) -> None:
         """Queued on instance ``gpu`` (-1: the cluster-wide global queue)."""
-        self._emit("enqueue", seq, now, gpu)
+        if self.sink is not None:
+            self._emit("enqueue", seq, now, gpu)
 
     def on_retry(self, seq: Seq, now: float, gpu: int) -> None:
         self._emit("retry", seq, now, gpu, reason=seq.reject_reason)
 
     def on_admit(self, seq: Seq, now: float) -> None:
-        self._emit("start_prefill", seq, now, seq.instance, cached_tokens=seq.cached_tokens)
+        if self.sink is not None:
+            self._emit("start_prefill", seq, now, seq.instance, cached_tokens=seq.cached_tokens)
 
     def on_first_token(self, seq: Seq, now: float) -> None:
-        self._emit("first_token", seq, now, seq.instance)
+        if self.sink is not None:
+            self._emit("first_token", seq, now, seq.instance)
 
     def on_handoff_start(self, seq: Seq, now: float, dst: int) -> None:
         self._emit("handoff_start", seq, now, seq.prefill_instance, dst_gpu_index=dst)
@@ -101,7 +105,8 @@ class Collector:
 
     def on_finish(self, seq: Seq, now: float) -> None:
         self.num_finished += 1
-        self._emit("finish", seq, now, seq.instance)
+        if self.sink is not None:
+            self._emit("finish", seq, now, seq.instance)
 
     def on_preempt(self, seq: Seq, now: float) -> None:
         self.num_preemptions += 1

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from kvsim.engine.loop import EventLoop, Phase
 from kvsim.errors import SimulationError
-from kvsim.kv.block_pool import BlockPool
+from kvsim.kv.block_pool import BlockPool, KVBlock
 from kvsim.serving.hooks import InstanceHooks, InstanceObserver, InstanceSetup, TerminalHooks
 from kvsim.serving.instance_kv import SpanKVAccess
 from kvsim.serving.instance_span import SpanSteps
@@ -287,7 +287,9 @@ class Instance(SpanSteps, SpanKVAccess):
         admitted = False
         stop = 1
         waiting = self.waiting
-        while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
+        running = self.running
+        max_seqs = self.max_num_seqs
+        while waiting.num and cost.budget > 0 and len(running) < max_seqs:
             seq = waiting.head()
             c = self._try_admit(seq, now, cost.budget, not batch and not decoding)
             if c <= 0:
@@ -303,7 +305,7 @@ class Instance(SpanSteps, SpanKVAccess):
                 seq.swapped = False
             seq.state = SeqState.RUNNING
             seq.admitted_s = now
-            self.running.append(seq)
+            running.append(seq)
             batch.append((seq, c))
             p = seq.num_computed
             cost.budget -= c
@@ -320,46 +322,57 @@ class Instance(SpanSteps, SpanKVAccess):
             return 1
         bs = self.block_size
         pool = self.pool
-        hits = []
-        if not seq.swapped:
+        hits: list[KVBlock] = []
+        target = seq.prefill_target
+        swapped = seq.swapped
+        if not swapped:
             if self.caching and seq.hashes:
-                max_hit = (seq.prefill_target - 1) // bs
-                hits = pool.match_prefix(seq.hashes[:max_hit])
+                hits = pool.match_prefix(seq.hashes[: (target - 1) // bs])
             base = len(hits) * bs
         else:
             base = seq.num_computed
-        remaining = seq.prefill_target - base
+        remaining = target - base
         if remaining > 0:
-            if not self.chunked_prefill and remaining > budget and not step_empty:
-                return 0
-            c = remaining if not self.chunked_prefill else min(remaining, budget)
+            if not self.chunked_prefill:
+                if remaining > budget and not step_empty:
+                    return 0
+                c = remaining
+            else:
+                c = remaining if remaining < budget else budget
         else:
             c = 1
-        total = _cdiv(seq.max_kv_tokens if self.safe else base + c, bs)
+        total = -(-(base + c) // bs)
         if self.safe:
-            total = max(total, _cdiv(base + c, bs))
-        need_new = total - len(hits)
-        reclaim = sum(1 for b in hits if b.ref_cnt == 0)
+            total = max(total, -(-seq.max_kv_tokens // bs))
+        n_hits = len(hits)
+        need_new = total - n_hits
+        reclaim = sum(1 for b in hits if b.ref_cnt == 0) if hits else 0
         if need_new + reclaim > pool.num_free_blocks:
             return -1
-        if seq.swapped:
+        if swapped:
             blocks = pool.allocate(need_new)
             assert blocks is not None
             seq.blocks = blocks
             return c
-        pool.touch(hits)
-        blocks = pool.allocate(need_new)
+        blocks = pool.allocate(need_new) if not hits else self._take_hits(hits, need_new)
         assert blocks is not None
-        seq.blocks = hits + blocks
+        seq.blocks = blocks
         seq.num_computed = base
-        seq.num_cached_blocks = len(hits)
+        seq.num_cached_blocks = n_hits
         if seq.cached_tokens < 0:
             seq.cached_tokens = base
             seq.first_scheduled_s = now
-            self.num_prefix_hit_blocks += len(hits)
+            self.num_prefix_hit_blocks += n_hits
             self.num_prefix_query_blocks += min(len(seq.hashes), seq.req.prompt_tokens // bs)
             self.obs.on_admit(seq, now)
         return c
+
+    def _take_hits(self, hits: list[KVBlock], need_new: int) -> list[KVBlock]:
+        """Reference the prefix hits, then allocate ``need_new`` blocks after them (they fit)."""
+        self.pool.touch(hits)
+        blocks = self.pool.allocate(need_new)
+        assert blocks is not None
+        return hits + blocks
 
     def preempt(self, seq: Seq, now: float) -> int:
         """Preempt ``seq`` (the back of the running list). Returns tokens swapped out."""
