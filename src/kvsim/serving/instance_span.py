@@ -236,7 +236,8 @@ class SpanSteps:
         if registering and self.caching:
             self._cache_decoded_blocks()
         self.tokens_generated += n * len(running)
-        used = self.pool.num_used_blocks
+        pool = self.pool
+        used = pool.num_blocks - pool.num_free_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
         if n == self._span_fin:

@@ -160,8 +160,18 @@ class DecodeSpan:
     def first_boundary_at_or_after(self, time_s: float) -> int:
         """Smallest n in [1, num_steps] whose step end is >= ``time_s`` (num_steps if none)."""
         guess = self._guess_steps(time_s - self.start_s)
-        n = min(max(guess, 1), self.num_steps)
-        if n <= self.switch:  # the guess is exact up to rounding: fix it with a local walk
+        n_max = self.num_steps
+        n = min(max(guess, 1), n_max)
+        if n_max <= self.switch:  # one regime: end_time inlined (same expression)
+            s0, ba, k1, adj = self.start_s, self.base + self.a1, self.k1, self.head_adj
+            for _ in range(4):
+                if n > 1 and s0 + ((n - 1) * ba + k1 * (n - 2) * (n - 1) / 2.0 + adj) >= time_s:
+                    n -= 1
+                elif n < n_max and s0 + (n * ba + k1 * (n - 1) * n / 2.0 + adj) < time_s:
+                    n += 1
+                else:
+                    return n
+        elif n <= self.switch:  # the guess is exact up to rounding: fix it with a local walk
             for _ in range(4):
                 if n > 1 and self.end_time(n - 1) >= time_s:
                     n -= 1
