@@ -11,8 +11,11 @@ waiting head cannot be admitted, the following steps are identical in structure 
 first completion or the first step whose block demand exceeds the free blocks. Admissibility
 of the waiting head can only get worse while decoding (free blocks only shrink), so those steps
 are computed in closed form (:class:`DecodeSpan`) and applied with ONE event. An arrival that
-could be admitted truncates the span at the next step boundary. ``exact_steps`` caps every
-span at one step; both modes make the same decisions in the same order.
+could be admitted truncates the span at the next step boundary. A step that admits requests
+whose whole (remaining) prefill runs in it while everyone else decodes becomes step 0 of the
+following span when the head cannot be admitted at step 1 either (:mod:`.instance_span`), so
+an admission costs no event of its own. ``exact_steps`` caps every span at one step (and never
+merges); both modes make the same decisions in the same order.
 
 Cluster features reach in through two narrow doors that keep that equivalence: the waiting
 queue is a :class:`WaitQueue` (a policy from :mod:`kvsim.serving.queues` behind a FIFO front
@@ -485,10 +488,13 @@ class Instance(SpanSteps, SpanKVAccess):
         return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
 
     def abort_all(self, now: float) -> list[Seq]:
-        """End the run: every non-terminal sequence becomes UNFINISHED (returned)."""
+        """End the run: every non-terminal sequence becomes UNFINISHED (returned). A first
+        token that a span's mixed step 0 would give after ``now`` did not happen."""
         left = [*self.running, *self.waiting]
         for s in left:
             s.state = SeqState.UNFINISHED
+            if s.first_token_s > now:
+                s.first_token_s = -1.0
         self.running = []
         self.waiting.clear()
         return left
