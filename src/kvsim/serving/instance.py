@@ -228,7 +228,8 @@ class Instance(SpanSteps, SpanKVAccess):
         self._step_start_s = now
         self._step_end_s = end_s
         self.num_steps += 1
-        used = self.pool.num_used_blocks
+        pool = self.pool
+        used = pool.num_blocks - pool.num_free_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
         self._version += 1
@@ -409,12 +410,13 @@ class Instance(SpanSteps, SpanKVAccess):
             return  # superseded by a truncation
         self._busy = False
         self.busy_s += now - self._step_start_s
-        if self._span is not None:
-            self._apply_span(now, self._span)
+        span = self._span
+        if span is not None:
+            self._span = None
+            self._apply_span(now, span)
         else:
             self._apply_step(now)
-        self._batch = []
-        self._span = None
+            self._batch = []
         if self.running or self.waiting.num:
             self._request_schedule(now)
 

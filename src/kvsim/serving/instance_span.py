@@ -158,9 +158,9 @@ class SpanSteps:
         span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
         span.set_head(head_s)
         self._span = span
-        first = span.end_time(1)
         due = [s for s in prefills if s.first_token_s < 0]
         if due:
+            first = span.end_time(1)
             for seq in due:
                 seq.first_token_s = first
             if self._emit_first_now:
