@@ -42,22 +42,17 @@ class DecodeSpan:
 
     start_s: float
     batch: int
-    ctx0: int
     num_steps: int
     base: float
-    c0: float
-    c1: float
-    m0: float
-    m1: float
+    # step k's two regimes: a1 + k1*k (the one in force at step 0) and a2 + k2*k
+    a1: float
+    k1: float
+    a2: float
+    k2: float
     switch: int  # first k at which the *other* regime takes over (0..inf)
-    compute_first: bool
+    compute_first: bool  # whether (a1, k1) is the compute regime
     head_adj: float = 0.0  # head_s - (series step 0): added to end_offset(n) for n >= 1
     head_s: float = -1.0  # duration of a mixed step 0 (-1.0: step 0 is a plain decode)
-    # the regime of step 0 ((a1, k1): c or m) and the other one, for end_offset
-    a1: float = 0.0
-    k1: float = 0.0
-    a2: float = 0.0
-    k2: float = 0.0
 
     @classmethod
     def plan(
@@ -82,10 +77,7 @@ class DecodeSpan:
             a1, k1, a2, k2 = c0, c1, m0, m1
         else:
             a1, k1, a2, k2 = m0, m1, c0, c1
-        return cls(
-            start_s, batch, ctx0, num_steps, base, c0, c1, m0, m1, switch, compute_first,
-            0.0, -1.0, a1, k1, a2, k2,
-        )  # fmt: skip
+        return cls(start_s, batch, num_steps, base, a1, k1, a2, k2, switch, compute_first)
 
     def set_head(self, head_s: float) -> None:
         """Make step 0 a mixed step lasting ``head_s`` seconds (steps 1.. are unchanged)."""
@@ -97,7 +89,7 @@ class DecodeSpan:
         """Duration of step ``k`` (for tests and the exact-steps reference)."""
         if k == 0 and self.head_s >= 0.0:
             return self.head_s
-        return self.base + max(self.c0 + self.c1 * k, self.m0 + self.m1 * k)
+        return self.base + max(self.a1 + self.k1 * k, self.a2 + self.k2 * k)
 
     def end_offset(self, n: int) -> float:
         """Seconds from the span start to the end of its ``n``-th step (n >= 0)."""
