@@ -51,7 +51,7 @@ class EventLoop:
         if time_s < self.now:
             raise ValueError(f"event at {time_s!r} is before now={self.now!r}")
         seq = next(self._counter)
-        heapq.heappush(self._heap, (time_s, int(phase), seq, handler, arg))
+        heapq.heappush(self._heap, (time_s, phase, seq, handler, arg))  # Phase is an int
         return seq
 
     def cancel(self, event_id: int) -> None:
