@@ -112,6 +112,9 @@ class ServingSimulation:
         if cl.decode_routing.enabled and len(self.instances) > 1:
             self.handoff = self._build_handoff()
         self.seqs: list[Seq] = []
+        self._caching = cfg.cache.prefix_caching
+        self._block_size = cfg.scheduler.block_size
+        self._streams = self.collector.streams_events
         self._next = 0
         self._drain_pending = False
         self._on_progress = on_progress
@@ -143,9 +146,10 @@ class ServingSimulation:
 
     # ------------------------------------------------------------------ placement
     def _on_arrival(self, now: float, req: Request) -> None:
-        seq = Seq.from_request(req, self._hashes(req))
+        seq = Seq.from_request(req, self._hashes(req) if self._caching else [])
         self.seqs.append(seq)
-        self.collector.on_arrival(seq, now)
+        if self._streams:
+            self.collector.on_arrival(seq, now)
         self._push_next_arrival()
         if self.model.max_model_len < req.prompt_tokens + req.output_tokens:
             self._reject_final(seq, now, "max_model_len")
@@ -155,8 +159,8 @@ class ServingSimulation:
             self._on_progress(len(self.seqs))
 
     def _hashes(self, req: Request) -> list[int]:
-        bs = self.cfg.scheduler.block_size
-        if not self.cfg.cache.prefix_caching:
+        bs = self._block_size
+        if not self._caching:
             return []
         if req.output_block_hashes:
             return rechunk_hashes(
@@ -197,7 +201,8 @@ class ServingSimulation:
         if reason:
             self.reject(inst, seq, now, reason, True)
             return
-        self.collector.on_enqueue(seq, now, inst.index)
+        if self._streams:
+            self.collector.on_enqueue(seq, now, inst.index)
         inst.submit(seq, now)
 
     # ------------------------------------------------------------------ InstanceHooks
