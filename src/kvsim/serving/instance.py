@@ -330,8 +330,10 @@ class Instance(SpanSteps, SpanKVAccess):
         target = seq.prefill_target
         swapped = seq.swapped
         if not swapped:
-            if self.caching and seq.hashes:
-                hits = pool.match_prefix(seq.hashes[: (target - 1) // bs])
+            hashes = seq.hashes
+            # (a first block nobody holds means no hit: skip the slice and the lookup)
+            if self.caching and hashes and hashes[0] in pool.cached_hash_to_block:
+                hits = pool.match_prefix(hashes[: (target - 1) // bs])
             base = len(hits) * bs
         else:
             base = seq.num_computed
