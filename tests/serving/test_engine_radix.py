@@ -92,12 +92,11 @@ def test_radix_equals_hash_map_without_pressure(seed: int) -> None:
     hits = 0
     for rid in a:
         x, y = a[rid], b[rid]
-        assert (x.state, x.cached_tokens, x.first_token_s, x.finish_s) == (
-            y.state,
-            y.cached_tokens,
-            y.first_token_s,
-            y.finish_s,
-        )
+        # hash_map may merge an admission step into the next span (closed-form sum), the
+        # radix index never does (summed step by step): times agree to rounding
+        assert (x.state, x.cached_tokens) == (y.state, y.cached_tokens)
+        assert x.first_token_s == pytest.approx(y.first_token_s, rel=1e-12, abs=1e-12)
+        assert x.finish_s == pytest.approx(y.finish_s, rel=1e-12, abs=1e-12)
         hits += x.cached_tokens
     assert hits > 0 or len(reqs) < 3
 

@@ -98,3 +98,43 @@ def test_steps_done_by_matches_a_linear_scan(o, tok, ctx, w, kv, batch, n, frac)
     for k in (1, n // 2, n):  # exactly on a boundary
         if k:
             assert span.steps_done_by(span.end_time(k)) == k
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    *COEFFS,
+    st.integers(1, 256),
+    st.integers(1, 2000),
+    st.floats(0.0, 0.5),
+    st.floats(-0.1, 1.2),
+)
+def test_head_step_replaces_step_zero(o, tok, ctx, w, kv, batch, n, head, frac) -> None:
+    """A mixed step 0 of ``head`` seconds, then the decode series: every closed form and
+    search agrees with summing step times one by one."""
+    tm = model(o, tok, ctx, w, kv)
+    span = DecodeSpan.plan(tm, 3.0, batch, batch * 100, n)
+    plain = [span.step_time(k) for k in range(n)]
+    span.set_head(head)
+    assert span.step_time(0) == head
+    ends = [3.0]
+    for k in range(n):
+        ends.append(ends[-1] + (head if k == 0 else plain[k]))
+    for k in (0, 1, n // 2, n):
+        assert math.isclose(span.end_time(k), ends[k], rel_tol=1e-10, abs_tol=1e-15)
+    tau = 3.0 + frac * (ends[n] - 3.0)
+    assert span.steps_done_by(tau) == sum(1 for k in range(1, n + 1) if span.end_time(k) <= tau)
+    expect = next((k for k in range(1, n + 1) if span.end_time(k) >= tau), n)
+    assert span.first_boundary_at_or_after(tau) == expect
+
+
+def test_head_step_exact_values() -> None:
+    tm = model(0.0, 0.0, 0.0, 1.0, 0.0)  # every decode step takes exactly 1 s
+    span = DecodeSpan.plan(tm, 10.0, 4, 40, 5)
+    span.set_head(2.5)  # step 0 is a 2.5 s mixed step
+    assert [span.end_time(k) for k in range(6)] == [10.0, 12.5, 13.5, 14.5, 15.5, 16.5]
+    assert span.steps_done_by(12.4) == 0
+    assert span.steps_done_by(12.5) == 1
+    assert span.steps_done_by(14.0) == 2
+    assert span.first_boundary_at_or_after(11.0) == 1
+    assert span.first_boundary_at_or_after(12.6) == 2
+    assert span.first_boundary_at_or_after(99.0) == 5

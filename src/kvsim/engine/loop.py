@@ -51,7 +51,7 @@ class EventLoop:
         if time_s < self.now:
             raise ValueError(f"event at {time_s!r} is before now={self.now!r}")
         seq = next(self._counter)
-        heapq.heappush(self._heap, (time_s, int(phase), seq, handler, arg))
+        heapq.heappush(self._heap, (time_s, phase, seq, handler, arg))  # Phase is an int
         return seq
 
     def cancel(self, event_id: int) -> None:
@@ -74,15 +74,20 @@ class EventLoop:
         heap = self._heap
         pop = heapq.heappop
         cancelled = self._cancelled
-        while heap:
-            if heap[0][0] > until_s:
-                break
-            time_s, _phase, seq, handler, arg = pop(heap)
-            if cancelled and seq in cancelled:
-                cancelled.discard(seq)
-                continue
-            if time_s != self.now and on_advance is not None:
-                on_advance(time_s)
-            self.now = time_s
-            self.num_events += 1
-            handler(time_s, arg)
+        num = 0  # events run by this call (added to num_events when it returns)
+        try:
+            while heap:
+                if heap[0][0] > until_s:
+                    break
+                time_s, _phase, seq, handler, arg = pop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
+                if time_s != self.now:
+                    if on_advance is not None:
+                        on_advance(time_s)
+                    self.now = time_s
+                num += 1
+                handler(time_s, arg)
+        finally:
+            self.num_events += num

@@ -61,6 +61,12 @@ class Collector:
         self._next_i = 0
         self._last = (0, 0, 0, 0)  # tokens, finished, rejected, preemptions at previous row
 
+    @property
+    def streams_events(self) -> bool:
+        """Whether lifecycle hooks are written out as they come (then they must come in time
+        order; otherwise an instance may report a first token it already knows ahead of time)."""
+        return self.sink is not None
+
     # -- observer hooks -----------------------------------------------------------------
     def _emit(self, kind: str, seq: Seq, now: float, gpu: int, **extra: object) -> None:
         if self.sink is not None:
@@ -74,20 +80,24 @@ class Collector:
             self.sink(rec)
 
     def on_arrival(self, seq: Seq, now: float) -> None:
-        self._emit("arrival", seq, now, -1)
+        if self.sink is not None:
+            self._emit("arrival", seq, now, -1)
 
     def on_enqueue(self, seq: Seq, now: float, gpu: int) -> None:
         """Queued on instance ``gpu`` (-1: the cluster-wide global queue)."""
-        self._emit("enqueue", seq, now, gpu)
+        if self.sink is not None:
+            self._emit("enqueue", seq, now, gpu)
 
     def on_retry(self, seq: Seq, now: float, gpu: int) -> None:
         self._emit("retry", seq, now, gpu, reason=seq.reject_reason)
 
     def on_admit(self, seq: Seq, now: float) -> None:
-        self._emit("start_prefill", seq, now, seq.instance, cached_tokens=seq.cached_tokens)
+        if self.sink is not None:
+            self._emit("start_prefill", seq, now, seq.instance, cached_tokens=seq.cached_tokens)
 
     def on_first_token(self, seq: Seq, now: float) -> None:
-        self._emit("first_token", seq, now, seq.instance)
+        if self.sink is not None:
+            self._emit("first_token", seq, now, seq.instance)
 
     def on_handoff_start(self, seq: Seq, now: float, dst: int) -> None:
         self._emit("handoff_start", seq, now, seq.prefill_instance, dst_gpu_index=dst)
@@ -97,7 +107,8 @@ class Collector:
 
     def on_finish(self, seq: Seq, now: float) -> None:
         self.num_finished += 1
-        self._emit("finish", seq, now, seq.instance)
+        if self.sink is not None:
+            self._emit("finish", seq, now, seq.instance)
 
     def on_preempt(self, seq: Seq, now: float) -> None:
         self.num_preemptions += 1

@@ -11,8 +11,11 @@ waiting head cannot be admitted, the following steps are identical in structure 
 first completion or the first step whose block demand exceeds the free blocks. Admissibility
 of the waiting head can only get worse while decoding (free blocks only shrink), so those steps
 are computed in closed form (:class:`DecodeSpan`) and applied with ONE event. An arrival that
-could be admitted truncates the span at the next step boundary. ``exact_steps`` caps every
-span at one step; both modes make the same decisions in the same order.
+could be admitted truncates the span at the next step boundary. A step that admits requests
+whose whole (remaining) prefill runs in it while everyone else decodes becomes step 0 of the
+following span when the head cannot be admitted at step 1 either (:mod:`.instance_span`), so
+an admission costs no event of its own. ``exact_steps`` caps every span at one step (and never
+merges); both modes make the same decisions in the same order.
 
 Cluster features reach in through two narrow doors that keep that equivalence: the waiting
 queue is a :class:`WaitQueue` (a policy from :mod:`kvsim.serving.queues` behind a FIFO front
@@ -32,15 +35,12 @@ from kvsim.errors import SimulationError
 from kvsim.kv.block_pool import BlockPool, KVBlock
 from kvsim.serving.hooks import InstanceHooks, InstanceObserver, InstanceSetup, TerminalHooks
 from kvsim.serving.instance_kv import SpanKVAccess
+from kvsim.serving.instance_span import SpanSteps
 from kvsim.serving.prefix_cache import LOADING, TieredPrefix, interleave
 from kvsim.serving.pressure import relieve
 from kvsim.serving.queues import WaitQueue, create_queue_policy
 from kvsim.serving.seq import Seq, SeqState
 from kvsim.serving.span import DecodeSpan
-from kvsim.serving.span_blocks import (
-    span_block_owners,
-    steps_within_free_blocks,
-)
 
 if TYPE_CHECKING:
     from kvsim.config.schema import CacheConfig, SchedulerConfig
@@ -52,7 +52,7 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class Instance(SpanKVAccess, TieredPrefix):
+class Instance(SpanSteps, SpanKVAccess, TieredPrefix):
     """Scheduler state of one replica. Runtime-only; the request objects stay immutable.
 
     ``cache`` (the config's ``cache`` section) adds lower memory tiers below HBM
@@ -103,6 +103,9 @@ class Instance(SpanKVAccess, TieredPrefix):
         self._version = 0
         self._span_fin = 0
         self._span_firsts: list[int] = []
+        self._span_prefills = 0  # newcomers prefilling in a mixed step 0 of the span
+        # whether the observer may hear of a first token before its time (no event stream)
+        self._emit_first_now = not getattr(observer, "streams_events", True)
         self._span_alloc_through = 0  # span steps whose blocks are allocated
         self._step_event = -1  # id of the pending STEP_END (cancelled when a span is cut)
         self._busy = False
@@ -187,62 +190,56 @@ class Instance(SpanKVAccess, TieredPrefix):
         if decode is not None and not self._head_admissible_soon():
             self._start_span(now, *decode)
             return
-        batch: list[tuple[Seq, int]]
+        # batch: the running sequences' chunks (all decodes when ``decode`` is set, then
+        # left implicit until needed), then the admitted ones'
+        batch: list[tuple[Seq, int]] = []
+        n_old = len(self.running)
         if decode is not None:  # every running seq decodes; someone may join
-            b = len(self.running)
-            batch = [(s, 1) for s in self.running]
             kv_read = decode[0]
-            cost = _StepCost(b, float(kv_read), kv_read, 0, self.max_num_batched_tokens - b)
+            cost = _StepCost(n_old, float(kv_read), kv_read, 0, self.max_num_batched_tokens - n_old)
             preempted = False
         else:
-            batch = []
             cost = _StepCost()
             preempted = self._schedule_running(now, batch, cost)
         admitted = False
+        stop = 1
         if not preempted:
-            admitted = self._admit_waiting(now, batch, cost)
-        if not batch:
+            admitted, stop = self._admit_waiting(now, batch, cost, decode is not None)
+        if decode is not None:
+            if not admitted:
+                self._start_span(now, *decode)
+                return
+        elif not batch:
             if self.waiting and not (self.num_incoming or self.num_outgoing):
                 raise SimulationError(f"instance {self.index}: waiting requests but nothing runs")
             return
-        if decode is not None and not admitted:
-            self._start_span(now, *decode)
+        tm = self.tm
+        step_s = (
+            tm.step_time(cost.tokens, cost.attn, cost.kv_read)
+            + cost.swap_tokens * tm.swap_sec_per_token
+        )
+        if (decode is not None or n_old == 0) and self._can_merge(batch, stop):
+            self._start_mixed_span(now, decode, batch, step_s)  # batch: the newcomers
             return
         # Here the step prefills, admits or preempts: an all-decode batch that merely lacked
         # memory for its next blocks went through _schedule_running and preempted.
+        if decode is not None:
+            batch[:0] = [(s, 1) for s in self.running[:n_old]]
         self._batch = batch
         self._span = None
-        tm = self.tm
-        self._begin(
-            now,
-            now
-            + tm.step_time(cost.tokens, cost.attn, cost.kv_read)
-            + cost.swap_tokens * tm.swap_sec_per_token,
-        )
+        self._begin(now, now + step_s)
 
     def _begin(self, now: float, end_s: float) -> None:
         self._busy = True
         self._step_start_s = now
         self._step_end_s = end_s
         self.num_steps += 1
-        used = self.pool.num_used_blocks
+        pool = self.pool
+        used = pool.num_blocks - pool.num_free_blocks
         if used > self.peak_blocks:
             self.peak_blocks = used
         self._version += 1
         self._step_event = self.loop.push(end_s, Phase.STEP_END, self._on_step_end, self._version)
-
-    def _start_span(self, now: float, kv_read: int, n_fin: int, firsts: list[int]) -> None:
-        """Plan a pure-decode span over every running sequence (step 0 already allocated)."""
-        if self.exact_steps:
-            n = n_fin = 1
-        else:
-            n = self._span_length(n_fin, firsts)
-        self._span_fin = n_fin
-        self._span_firsts = firsts
-        self._span_alloc_through = 0
-        span = DecodeSpan.plan(self.tm, now, len(self.running), kv_read, n)
-        self._span = span
-        self._begin(now, span.end_time(n))
 
     def _head_admissible_soon(self) -> bool:
         """Whether the waiting head might be admitted this step (cheap necessary checks)."""
@@ -250,43 +247,6 @@ class Instance(SpanKVAccess, TieredPrefix):
             len(self.running) < self.max_num_seqs
             and len(self.running) < self.max_num_batched_tokens
         )
-
-    def _decode_all(self) -> tuple[int, int, list[int]] | None:
-        """If every running sequence is decoding and each can get its next block, allocate
-        step 0 and return (total context, steps to the first completion, per-seq first step
-        needing a new block). Otherwise None, with nothing allocated, and the general
-        scheduler (which can preempt) takes over."""
-        running = self.running
-        if len(running) > self.max_num_batched_tokens:
-            return None
-        bs = self.block_size
-        pool = self.pool
-        kv_read = 0
-        n_fin = 1 << 62
-        firsts: list[int] = []
-        full: list[Seq] = []
-        for s in running:
-            p = s.num_computed
-            if p < s.prefill_target:
-                return None
-            room = len(s.blocks) * bs - p
-            if room <= 0:  # the step writes token p + 1: one more block
-                full.append(s)
-                room += bs
-            firsts.append(room)
-            kv_read += p + 1
-            left = s.req.output_tokens - s.num_output
-            if left < n_fin:
-                n_fin = left
-        if full:
-            # one pop of len(full) blocks hands them out in running order, as the general
-            # scheduler's one-by-one allocation would; None (no side effect) lets it take over
-            blocks = pool.allocate(len(full))
-            if blocks is None:
-                return None
-            for s, block in zip(full, blocks, strict=True):
-                s.blocks.append(block)
-        return kv_read, n_fin, firsts
 
     def _schedule_running(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
         """Give running sequences their next chunk, preempting from the back when blocks run
@@ -326,14 +286,22 @@ class Instance(SpanKVAccess, TieredPrefix):
         cost.budget = budget
         return preempted
 
-    def _admit_waiting(self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost) -> bool:
+    def _admit_waiting(
+        self, now: float, batch: list[tuple[Seq, int]], cost: _StepCost, decoding: bool = False
+    ) -> tuple[bool, int]:
         """Admit waiting requests in FIFO order (head-of-line blocking). Returns whether any
-        was admitted; adds their chunks (and swap-ins) to ``cost``."""
+        was admitted and why admission stopped (0: the head lacks token budget, -1: it lacks
+        KV blocks, 1: no head, no budget left or ``max_num_seqs``); adds the admitted chunks
+        (and swap-ins) to ``cost``. ``decoding``: the running sequences decode in this step
+        without being listed in ``batch``."""
         admitted = False
+        stop = 1
         waiting = self.waiting
-        while waiting.num and cost.budget > 0 and len(self.running) < self.max_num_seqs:
+        running = self.running
+        max_seqs = self.max_num_seqs
+        while waiting.num and cost.budget > 0 and len(running) < max_seqs:
             seq = waiting.head()
-            c = self._try_admit(seq, now, cost.budget, not batch)
+            c = self._try_admit(seq, now, cost.budget, not batch and not decoding)
             if c == LOADING:  # it loads its prefix from a lower tier, then comes back
                 waiting.pop_head()
                 continue
@@ -342,6 +310,7 @@ class Instance(SpanKVAccess, TieredPrefix):
                     waiting.pop_head()
                     self.hooks.reject(self, seq, now, "kv_pressure", True)
                     continue
+                stop = c
                 break
             waiting.pop_head()
             if seq.swapped:
@@ -349,7 +318,7 @@ class Instance(SpanKVAccess, TieredPrefix):
                 seq.swapped = False
             seq.state = SeqState.RUNNING
             seq.admitted_s = now
-            self.running.append(seq)
+            running.append(seq)
             batch.append((seq, c))
             p = seq.num_computed
             cost.budget -= c
@@ -357,7 +326,7 @@ class Instance(SpanKVAccess, TieredPrefix):
             cost.attn += c * p + c * (c + 1) / 2.0
             cost.kv_read += p + c
             admitted = True
-        return admitted
+        return admitted, stop
 
     def _try_admit(self, seq: Seq, now: float, budget: int, step_empty: bool) -> int:
         """Allocate blocks for ``seq``'s first chunk; return the chunk size, or 0 (not now:
@@ -370,28 +339,33 @@ class Instance(SpanKVAccess, TieredPrefix):
         hits: list[KVBlock] = []
         run: list[KVBlock | None] = []
         loads: list[int] = []
-        if not seq.swapped:
+        target = seq.prefill_target
+        swapped = seq.swapped
+        if not swapped:
             if self.caching and seq.hashes:
-                max_hit = (seq.prefill_target - 1) // bs
-                run, hits, loads = self.lower.match(pool, seq.hashes[:max_hit])
+                run, hits, loads = self.lower.match(pool, seq.hashes[: (target - 1) // bs])
             base = len(run) * bs
         else:
             base = seq.num_computed
-        remaining = seq.prefill_target - base
+        remaining = target - base
         if remaining > 0:
-            if not self.chunked_prefill and remaining > budget and not step_empty:
-                return 0
-            c = remaining if not self.chunked_prefill else min(remaining, budget)
+            if not self.chunked_prefill:
+                if remaining > budget and not step_empty:
+                    return 0
+                c = remaining
+            else:
+                c = remaining if remaining < budget else budget
         else:
             c = 1
-        total = _cdiv(seq.max_kv_tokens if self.safe else base + c, bs)
+        total = -(-(base + c) // bs)
         if self.safe:
-            total = max(total, _cdiv(base + c, bs))
-        need_new = total - len(hits)
-        reclaim = sum(1 for b in hits if b.ref_cnt == 0)
+            total = max(total, -(-seq.max_kv_tokens // bs))
+        n_hits = len(hits)
+        need_new = total - n_hits
+        reclaim = sum(1 for b in hits if b.ref_cnt == 0) if hits else 0
         if need_new + reclaim > pool.num_free_blocks:
             return -1
-        if seq.swapped:
+        if swapped:
             blocks = pool.allocate(need_new)
             assert blocks is not None
             seq.blocks = blocks
@@ -404,17 +378,24 @@ class Instance(SpanKVAccess, TieredPrefix):
         seq.blocks = interleave(run, blocks) if loads else hits + blocks
         pool.bind(seq.blocks)
         seq.num_computed = base
-        seq.num_cached_blocks = run.index(None) if loads else len(hits)
+        seq.num_cached_blocks = run.index(None) if loads else n_hits
         if first:
             seq.cached_tokens = base
             seq.first_scheduled_s = now
-            self.num_prefix_hit_blocks += len(hits)
+            self.num_prefix_hit_blocks += n_hits
             self.num_prefix_query_blocks += min(len(seq.hashes), seq.req.prompt_tokens // bs)
             self.obs.on_admit(seq, now)
         if loads:
             self._await_load(seq, load_s, now)
             return LOADING
         return c
+
+    def _take_hits(self, hits: list[KVBlock], need_new: int) -> list[KVBlock]:
+        """Reference the prefix hits, then allocate ``need_new`` blocks after them (they fit)."""
+        self.pool.touch(hits)
+        blocks = self.pool.allocate(need_new)
+        assert blocks is not None
+        return hits + blocks
 
     def preempt(self, seq: Seq, now: float) -> int:
         """Preempt ``seq`` (the back of the running list). Returns tokens swapped out."""
@@ -443,103 +424,21 @@ class Instance(SpanKVAccess, TieredPrefix):
         self.pool.free(blocks)
         seq.blocks = []
 
-    def _span_length(self, n_fin: int, firsts: list[int]) -> int:
-        """Steps the pure-decode batch can run before its composition changes: up to its first
-        completion, before the first step whose new blocks exceed the free ones, and no later
-        than the step after which the blocked waiting head could gain a prefix hit.
-
-        Step k (0-based) needs a new block for seq i iff k >= firsts[i] and
-        (k - firsts[i]) % bs == 0; step 0's blocks are already allocated (firsts >= 1)."""
-        n = self._steps_until_head_gains_a_hit(n_fin) if self.waiting.num else n_fin
-        return steps_within_free_blocks(firsts, self.block_size, n, self.pool.num_free_blocks)
-
-    def _steps_until_head_gains_a_hit(self, n: int) -> int:
-        """Cap ``n`` at the step after which a running sequence registers a decode-filled
-        block that the blocked waiting head could hit (the one way its admissibility can
-        improve during a decode span: multi-turn prompts overlapping a running turn)."""
-        if not self.caching:
-            return n
-        head = self.waiting.head().hashes
-        bs = self.block_size
-        for s in self.running:
-            j = s.num_cached_blocks
-            if j < len(s.hashes) and j < len(head) and head[j] == s.hashes[j]:
-                n = min(n, max(1, (j + 1) * bs - s.num_computed))
-        return n
-
     # ------------------------------------------------------------------ step end
     def _on_step_end(self, now: float, version: int) -> None:
         if version != self._version:
             return  # superseded by a truncation
         self._busy = False
         self.busy_s += now - self._step_start_s
-        if self._span is not None:
-            self._apply_span(now, self._span)
+        span = self._span
+        if span is not None:
+            self._span = None
+            self._apply_span(now, span)
         else:
             self._apply_step(now)
-        self._batch = []
-        self._span = None
+            self._batch = []
         if self.running or self.waiting.num:
             self._request_schedule(now)
-
-    def _apply_span(self, now: float, span: DecodeSpan) -> None:
-        """Advance every running sequence by the span's steps; allocate the blocks those steps
-        needed in the order exact stepping would (by step, then running-list position)."""
-        n = span.num_steps
-        running = self.running
-        bs = self.block_size
-        last = n - 1
-        if self._span_alloc_through == 0:  # nothing materialised: f_i are the span's firsts
-            needy = [(f, i) for i, f in enumerate(self._span_firsts) if f <= last]
-        else:
-            needy = [
-                (f, i)
-                for i, s in enumerate(running)
-                if (f := len(s.blocks) * bs - s.num_computed) <= last
-            ]
-        registering = False
-        for s in running:
-            s.num_computed += n
-            s.num_output += n
-            if s.num_cached_blocks < len(s.hashes):
-                registering = True
-        if needy:
-            self._allocate_span_blocks(needy, last)
-        if registering and self.caching:
-            self._cache_decoded_blocks()
-        self.tokens_generated += n * len(running)
-        used = self.pool.num_used_blocks
-        if used > self.peak_blocks:
-            self.peak_blocks = used
-        if n == self._span_fin:
-            self._finish_done(now)
-
-    def _cache_decoded_blocks(self) -> None:
-        """Register blocks that decode steps filled, for sequences whose request carries
-        hashes past its prompt (multi-turn conversations). Doing this once at the end of a
-        span, after the span's allocations, equals exact stepping because the block pool's
-        registrations of in-use blocks commute with allocations (see kv/block_pool.py)."""
-        if not self.span_registers:
-            return  # radix: decode-filled blocks are registered when released
-        bs = self.block_size
-        pool = self.pool
-        for s in self.running:
-            if s.num_cached_blocks < len(s.hashes):
-                upto = min(s.num_computed // bs, len(s.hashes))
-                if upto > s.num_cached_blocks:
-                    pool.cache_blocks(s.blocks, s.hashes, s.num_cached_blocks, upto)
-                    s.num_cached_blocks = upto
-
-    def _allocate_span_blocks(self, needy: list[tuple[int, int]], last: int) -> None:
-        """Blocks for steps 1..last of a span, handed out as exact stepping would."""
-        bs = self.block_size
-        counts = [(last - f) // bs + 1 for f, _ in needy]
-        blocks = self.pool.allocate(sum(counts))
-        if blocks is None:
-            raise SimulationError("span block demand exceeded the free blocks")
-        running = self.running
-        for i, block in zip(span_block_owners(needy, counts, bs), blocks, strict=True):
-            running[i].blocks.append(block)
 
     def _apply_step(self, now: float) -> None:
         bs = self.block_size
@@ -599,21 +498,25 @@ class Instance(SpanKVAccess, TieredPrefix):
         used = self.pool.num_used_blocks
         tokens = self.tokens_generated
         span = self._span
-        if span is not None and self._busy:  # a decode span: nobody is prefilling
+        if span is not None and self._busy:  # a span: nobody prefills after step 0
             # k steps done, step k in flight: its blocks were taken when it started, as in
             # exact stepping (a span's STEP_END at or before time_s was already applied)
             k = span.steps_done_by(time_s)
             tokens += k * span.batch
             used += self._span_pending_blocks(min(k, span.num_steps - 1))
-            return used, tokens, 0, len(self.running), len(self.waiting)
+            prefill = self._span_prefills if k == 0 else 0
+            return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
         prefill = sum(1 for s in self.running if s.prefilling)
         return used, tokens, prefill, len(self.running) - prefill, len(self.waiting)
 
     def abort_all(self, now: float) -> list[Seq]:
-        """End the run: every non-terminal sequence becomes UNFINISHED (returned)."""
+        """End the run: every non-terminal sequence becomes UNFINISHED (returned). A first
+        token that a span's mixed step 0 would give after ``now`` did not happen."""
         left = [*self.running, *self.waiting, *self.loading_seqs()]
         for s in left:
             s.state = SeqState.UNFINISHED
+            if s.first_token_s > now:
+                s.first_token_s = -1.0
         self.running = []
         self.waiting.clear()
         self._loading.clear()

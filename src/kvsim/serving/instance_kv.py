@@ -107,6 +107,9 @@ class SpanKVAccess:
         span = self._span
         assert span is not None
         bs = self.block_size
+        done = min(span.steps_done_by(now), span.num_steps)
+        if done == 0:  # nothing filled yet (a mixed step 0 registers its prompts at its end)
+            return
         pending = [s for s in self.running if s.num_cached_blocks < len(s.hashes)]
         if not pending:
             return
@@ -115,7 +118,6 @@ class SpanKVAccess:
             self._materialise_span(last)
         if not self.span_registers:
             return  # radix: decode-filled blocks are registered when released
-        done = min(span.steps_done_by(now), span.num_steps)
         for s in pending:
             upto = min((s.num_computed + done) // bs, len(s.hashes))
             if upto > s.num_cached_blocks:

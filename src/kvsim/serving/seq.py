@@ -68,12 +68,8 @@ class Seq:
 
     @classmethod
     def from_request(cls, req: Request, hashes: list[int]) -> Seq:
-        return cls(
-            req=req,
-            hashes=hashes,
-            max_kv_tokens=req.prompt_tokens + req.output_tokens - 1,
-            prefill_target=req.prompt_tokens,
-        )
+        prompt = req.prompt_tokens
+        return cls(req, hashes, prompt + req.output_tokens - 1, prompt)
 
     @property
     def prefilling(self) -> bool:
