@@ -15,7 +15,14 @@ from sweep_helpers import kvsim_cmd, subprocess_env, write_spec
 from kvsim.sweep import expand, load_sweep_spec
 from kvsim.sweep.store import MARKER
 
-RUN_FILES = {"summary.json", "requests.csv", "timeseries.csv", "run_meta.json", MARKER}
+RUN_FILES = {
+    "summary.json",
+    "summary_flat.csv",
+    "requests.csv",
+    "timeseries.csv",
+    "run_meta.json",
+    MARKER,
+}
 
 
 def _finished_dirs(points: Path) -> list[Path]:

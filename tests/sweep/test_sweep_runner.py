@@ -14,7 +14,14 @@ from kvsim.cli import app
 from kvsim.sweep import load_sweep_spec, run_sweep
 from kvsim.sweep.store import MARKER
 
-RUN_FILES = {"summary.json", "requests.csv", "timeseries.csv", "run_meta.json", MARKER}
+RUN_FILES = {
+    "summary.json",
+    "summary_flat.csv",
+    "requests.csv",
+    "timeseries.csv",
+    "run_meta.json",
+    MARKER,
+}
 
 
 def test_grid_2x3_gives_6_rows_with_the_axis_values(tiny_spec: Path, tmp_path: Path) -> None:
