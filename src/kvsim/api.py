@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from kvsim.metrics.summary import (
     safe_ratio,
     tier_summary,
 )
+from kvsim.provenance import git_commit
 from kvsim.serving.cluster import RunOutput, ServingSimulation
 from kvsim.serving.seq import SeqState
 from kvsim.workload.traces import load_workload_with_report
@@ -284,29 +283,12 @@ def _instances_meta(run: RunOutput) -> dict[str, Any]:
     return {"instance_groups": groups}
 
 
-@functools.cache
-def _git_commit() -> str | None:
-    """The source tree's git commit, once per process (sweeps call simulate() many times)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def _meta(
     cfg: SimConfig, run: RunOutput, exact: bool, requests: list, model: Any, gpu: Any
 ) -> dict[str, Any]:
     return {
         "kvsim_version": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "seed": cfg.seed,
         "mode": "exact_steps" if exact else "fast_forward",

@@ -41,14 +41,19 @@ lets a worker read a block from another rack's ``rack`` tier over the cross-rack
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kvsim.config.catalog import GPUSpec, ModelSpec, gpu_catalog, model_catalog
-from kvsim.config.loader import _description, _parse_mapping, _read_config_file, deep_merge
+from kvsim.config.loader import (
+    PresetDir,
+    _parse_mapping,
+    _read_config_file,
+    deep_merge,
+    first_error_line,
+)
 from kvsim.config.loader import parse_override as _parse_override
 from kvsim.config.schema import PerfConfig
 from kvsim.config.topology import TopologyConfig
@@ -315,49 +320,23 @@ def _is_branch_label(loc: Sequence[Any], i: int) -> bool:
 
 
 def _one_line(exc: ValidationError) -> ConfigError:
-    errors = exc.errors()
-    err = errors[0]
-    path = _path(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    if not path and ": " in msg:
-        path, _, msg = msg.partition(": ")
-    elif err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-        value = err["input"]
-        if not isinstance(value, (dict, list)):
-            msg += f" (got {value!r})"
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ConfigError(path, msg[:1].lower() + msg[1:])
+    return first_error_line(exc, _path)
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _preset_files() -> dict[str, Any]:
-    root = resources.files("kvsim").joinpath("presets").joinpath("cache")
-    if not root.is_dir():
-        return {}
-    return {f.name[:-5]: f for f in root.iterdir() if f.is_file() and f.name.endswith(".yaml")}
+_PRESETS = PresetDir("cache", "cache preset")
 
 
 def list_cache_presets() -> list[tuple[str, str]]:
     """Built-in cache presets as ``(name, description)``, sorted by name."""
-    return [
-        (n, _description(f.read_text(encoding="utf-8"))) for n, f in sorted(_preset_files().items())
-    ]
+    return _PRESETS.list()
 
 
 def cache_preset_text(name: str) -> str:
     """YAML text of cache preset ``name`` (case-insensitive, ``.yaml`` optional)."""
-    files = _preset_files()
-    key = name.strip().lower().removesuffix(".yaml")
-    if key not in files:
-        raise ConfigError(
-            "preset", f"unknown cache preset '{name}'; known: {', '.join(sorted(files))}"
-        )
-    return str(files[key].read_text(encoding="utf-8"))
+    return _PRESETS.text(name)
 
 
 def apply_override(data: dict[str, Any], text: str) -> None:

@@ -13,7 +13,6 @@ With ``out_dir`` it writes (atomically; same config + seed = same bytes)::
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from kvsim.kv.policies.base import policy_class
 from kvsim.kv.tiers.capacity import parse_capacity
 from kvsim.kv.tiers.tier import TierSpec
 from kvsim.perf.roofline import RooflineModel
+from kvsim.provenance import git_commit
 from kvsim.report.atomic import write_dataframe, write_json
 from kvsim.workload.request import Request
 from kvsim.workload.traces import load_workload
@@ -278,25 +278,10 @@ def _head(
     return head
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def _meta(cfg: CacheConfig, trace: PreparedTrace, roofline: RooflineModel) -> dict[str, Any]:
     return {
         "kvsim_version": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "seed": cfg.seed,
         "num_requests": len(trace.requests),
         "block_size": trace.block_size,

@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kvsim.config.catalog import GPUSpec, gpu_catalog
+from kvsim.config.loader import PresetDir, _parse_mapping, _read_config_file
 from kvsim.config.schema import PerfConfig
 from kvsim.config.topology import TopologyConfig
 from kvsim.errors import ConfigError
@@ -145,29 +145,17 @@ def validate_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- files
 
 
-def _profile_files() -> dict[str, Any]:
-    root = resources.files("kvsim").joinpath("presets").joinpath(_ROOT)
-    if not root.is_dir():
-        return {}
-    return {f.name[:-5]: f for f in root.iterdir() if f.is_file() and f.name.endswith(".yaml")}
+_PROFILES = PresetDir(_ROOT, "calibration profile", key=_ROOT)
 
 
 def list_profiles() -> list[tuple[str, str]]:
     """Shipped profiles as ``(name, description)``, sorted by name."""
-    from kvsim.config.loader import _description
-
-    files = _profile_files()
-    return [(n, _description(files[n].read_text(encoding="utf-8"))) for n in sorted(files)]
+    return _PROFILES.list()
 
 
 def profile_text(name: str) -> str:
     """YAML text of shipped profile ``name`` (case-insensitive, ``.yaml`` optional)."""
-    files = _profile_files()
-    key = name.strip().lower().removesuffix(".yaml")
-    if key not in files:
-        known = ", ".join(sorted(files)) or "(none)"
-        raise ConfigError(_ROOT, f"unknown calibration profile '{name}'; known: {known}")
-    return str(files[key].read_text(encoding="utf-8"))
+    return _PROFILES.text(name)
 
 
 def load_profile(name_or_path: str | Path) -> dict[str, Any]:
@@ -176,8 +164,6 @@ def load_profile(name_or_path: str | Path) -> dict[str, Any]:
     A :class:`~pathlib.Path`, or a string ending in ``.yaml`` / ``.yml`` or containing a path
     separator, is read as a file; anything else is a shipped profile name.
     """
-    from kvsim.config.loader import _parse_mapping, _read_config_file
-
     text = str(name_or_path)
     as_file = isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text
     if as_file and Path(text).is_file():

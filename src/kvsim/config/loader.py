@@ -19,7 +19,8 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -51,7 +52,6 @@ __all__ = [
     "validate_config",
 ]
 
-_PRESET_DIR = "presets"
 _DESCRIPTION_RE = re.compile(r"^#\s*description:\s*(.*?)\s*$", re.IGNORECASE)
 _LEADING_PATH_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+):? (.+)$")
 
@@ -128,13 +128,47 @@ def _read_config_file(path: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- presets
 
 
-def _preset_files() -> dict[str, Any]:
-    root = resources.files("kvsim").joinpath(_PRESET_DIR)
-    return {
-        f.name[: -len(".yaml")]: f
-        for f in root.iterdir()
-        if f.is_file() and f.name.endswith(".yaml")
-    }
+@dataclass(frozen=True, slots=True)
+class PresetDir:
+    """The built-in YAML files of one folder under ``kvsim/presets`` (``""``: the top level).
+
+    ``what`` names them in errors (``unknown <what> 'x'; known: ...``) raised at ``key``.
+    Names are file stems, matched case-insensitively with ``.yaml`` optional.
+    """
+
+    subdir: str
+    what: str
+    key: str = "preset"
+
+    def files(self) -> dict[str, Any]:
+        """Stem -> resource of every ``*.yaml`` file in the folder ({} if there is none)."""
+        root = resources.files("kvsim").joinpath("presets")
+        if self.subdir:
+            root = root.joinpath(self.subdir)
+        if not root.is_dir():
+            return {}
+        return {
+            f.name[: -len(".yaml")]: f
+            for f in root.iterdir()
+            if f.is_file() and f.name.endswith(".yaml")
+        }
+
+    def list(self) -> list[tuple[str, str]]:
+        """``(name, description)`` pairs sorted by name; the description is the text of the
+        file's leading ``# description: ...`` comment line."""
+        return [
+            (name, _description(f.read_text(encoding="utf-8")))
+            for name, f in sorted(self.files().items())
+        ]
+
+    def text(self, name: str) -> str:
+        """The YAML text of ``name``; an unknown name raises :class:`ConfigError`."""
+        files = self.files()
+        stem = name.strip().lower().removesuffix(".yaml")
+        if stem not in files:
+            known = ", ".join(sorted(files)) or "(none)"
+            raise ConfigError(self.key, f"unknown {self.what} '{name}'; known: {known}")
+        return str(files[stem].read_text(encoding="utf-8"))
 
 
 def _description(text: str) -> str:
@@ -150,25 +184,17 @@ def _description(text: str) -> str:
     return ""
 
 
-def list_presets() -> list[tuple[str, str]]:
-    """Built-in presets as ``(name, description)`` pairs, sorted by name.
+_RUN_PRESETS = PresetDir("", "preset")
 
-    The description is the text of the preset's leading ``# description: ...`` comment line.
-    """
-    return [
-        (name, _description(f.read_text(encoding="utf-8")))
-        for name, f in sorted(_preset_files().items())
-    ]
+
+def list_presets() -> list[tuple[str, str]]:
+    """Built-in run presets as ``(name, description)`` pairs, sorted by name."""
+    return _RUN_PRESETS.list()
 
 
 def preset_text(name: str) -> str:
-    """The YAML text of built-in preset ``name`` (case-insensitive, ``.yaml`` optional)."""
-    files = _preset_files()
-    key = name.strip().lower().removesuffix(".yaml")
-    if key not in files:
-        known = ", ".join(sorted(files)) or "(none)"
-        raise ConfigError("preset", f"unknown preset '{name}'; known: {known}")
-    return str(files[key].read_text(encoding="utf-8"))
+    """The YAML text of built-in run preset ``name`` (case-insensitive, ``.yaml`` optional)."""
+    return _RUN_PRESETS.text(name)
 
 
 # --------------------------------------------------------------------------- merging
@@ -427,6 +453,33 @@ def _one_line(exc: ValidationError) -> ConfigError:
         more = len(pairs) - 1
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(path, msg)
+
+
+def first_error_line(
+    exc: ValidationError,
+    path_of: Callable[[Sequence[Any]], str],
+    messages: Mapping[str, str] | None = None,
+) -> ConfigError:
+    """A one-line :class:`ConfigError` from the first error of ``exc``, for the simpler
+    schemas of the drivers (``kvsim memory``, ``kvsim cache``): ``path_of`` turns a pydantic
+    ``loc`` into a key path; ``messages`` replaces the message of an error type."""
+    errors = exc.errors()
+    err = errors[0]
+    path = path_of(err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif messages and err["type"] in messages:
+        msg = messages[err["type"]]
+    if not path and ": " in msg:
+        path, _, msg = msg.partition(": ")
+    elif err["type"] not in ("missing", "extra_forbidden") and "input" in err:
+        value = err["input"]
+        if not isinstance(value, (dict, list)):
+            msg += f" (got {value!r})"
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ConfigError(path, msg[:1].lower() + msg[1:])
 
 
 def validate_config(data: Mapping[str, Any]) -> SimConfig:

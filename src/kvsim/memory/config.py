@@ -13,14 +13,19 @@ message names the dotted key path, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kvsim.config.catalog import ModelSpec, model_catalog
-from kvsim.config.loader import _description, _parse_mapping, _read_config_file, deep_merge
+from kvsim.config.loader import (
+    PresetDir,
+    _parse_mapping,
+    _read_config_file,
+    deep_merge,
+    first_error_line,
+)
 from kvsim.config.loader import parse_override as _parse_override
 from kvsim.config.workload import WorkloadConfig
 from kvsim.errors import ConfigError
@@ -203,51 +208,25 @@ def _path(loc: Sequence[Any]) -> str:
 
 
 def _one_line(exc: ValidationError) -> ConfigError:
-    errors = exc.errors()
-    err = errors[0]
-    path = _path(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "union_tag_invalid":
-        msg = "unknown kind; allowed kinds: events, lengths, workload"
-    if not path and ": " in msg:
-        path, _, msg = msg.partition(": ")
-    elif err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-        value = err["input"]
-        if not isinstance(value, (dict, list)):
-            msg += f" (got {value!r})"
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ConfigError(path, msg[:1].lower() + msg[1:])
+    return first_error_line(
+        exc, _path, {"union_tag_invalid": "unknown kind; allowed kinds: events, lengths, workload"}
+    )
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _preset_files() -> dict[str, Any]:
-    root = resources.files("kvsim").joinpath("presets").joinpath("memory")
-    if not root.is_dir():
-        return {}
-    return {f.name[:-5]: f for f in root.iterdir() if f.is_file() and f.name.endswith(".yaml")}
+_PRESETS = PresetDir("memory", "memory preset")
 
 
 def list_memory_presets() -> list[tuple[str, str]]:
     """Built-in memory-study presets as ``(name, description)``, sorted by name."""
-    return [
-        (n, _description(f.read_text(encoding="utf-8"))) for n, f in sorted(_preset_files().items())
-    ]
+    return _PRESETS.list()
 
 
 def memory_preset_text(name: str) -> str:
     """YAML text of memory preset ``name`` (case-insensitive, ``.yaml`` optional)."""
-    files = _preset_files()
-    key = name.strip().lower().removesuffix(".yaml")
-    if key not in files:
-        raise ConfigError(
-            "preset", f"unknown memory preset '{name}'; known: {', '.join(sorted(files))}"
-        )
-    return str(files[key].read_text(encoding="utf-8"))
+    return _PRESETS.text(name)
 
 
 def _apply_override(data: dict[str, Any], text: str) -> None:
