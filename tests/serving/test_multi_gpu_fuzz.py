@@ -142,3 +142,14 @@ def test_multi_gpu_invariants(seed: int) -> None:
     for row in run.collector.rows:
         for i, inst in enumerate(run.instances):
             assert row[2 + i] <= inst.pool.num_blocks * bb
+
+
+def test_preempted_head_does_not_block_a_handoff_holding_its_blocks() -> None:
+    """Regression (hypothesis seed 4000): a decode arrived by handoff waits holding 12 blocks;
+    the running sequence is preempted for lack of exactly those blocks. It must queue behind
+    the handoff, and the emptied step must still admit, or the instance deadlocks."""
+    cfg, reqs = random_cluster_scenario(4000)
+    for exact in (False, True):
+        run = run_engine(cfg, reqs, exact=exact)
+        assert all(s.state in (SeqState.FINISHED, SeqState.REJECTED) for s in run.seqs)
+        assert len(run.seqs) == len(reqs)

@@ -203,7 +203,8 @@ class Instance(SpanSteps, SpanKVAccess, TieredPrefix):
             preempted = self._schedule_running(now, batch, cost)
         admitted = False
         stop = 1
-        if not preempted:
+        if not preempted or not batch:  # (a preemption that emptied the batch: admit, as
+            # nothing else could run; a waiting handoff may hold the blocks it lacked)
             admitted, stop = self._admit_waiting(now, batch, cost, decode is not None)
         if decode is not None:
             if not admitted:

@@ -6,7 +6,10 @@ queued first (a push counter), so every order is deterministic.
 
 :class:`WaitQueue` puts a FIFO *front lane* before the policy: sequences preempted from the
 running batch or arriving by KV handoff resume ahead of everything the policy orders (as in
-vLLM, where preempted requests go back to the head of the waiting queue).
+vLLM, where preempted requests go back to the head of the waiting queue). Within the front
+lane, sequences that already hold their KV blocks (arrived by handoff, blocks reserved here)
+stay ahead of those that do not: such a sequence needs no new memory to run, while one
+queued before it might wait for exactly the blocks it holds (a deadlock otherwise).
 """
 
 from __future__ import annotations
@@ -89,9 +92,17 @@ class WaitQueue:
         self.policy.push(seq)
 
     def push_front(self, seq: Seq) -> None:
-        """Put ``seq`` at the very head (preempted or handed-off sequences)."""
+        """Put ``seq`` at the head (preempted or handed-off sequences), behind the leading
+        sequences that hold KV blocks unless it holds some too (see the module doc)."""
         self.num += 1
-        self.front.appendleft(seq)
+        front = self.front
+        if seq.blocks or not front or not front[0].blocks:
+            front.appendleft(seq)
+            return
+        i = 1
+        while i < len(front) and front[i].blocks:
+            i += 1
+        front.insert(i, seq)
 
     def clear(self) -> list[Seq]:
         left = list(self)
